@@ -1,0 +1,2 @@
+"""mynacard's write side: command models, handlers, the application service, idempotency,
+and configuration."""

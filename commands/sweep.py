@@ -1,0 +1,76 @@
+"""The time sweep: record, exactly once, every time-driven event due up to a day — card and
+certificate expiry (R19, R22, R35–R37, R42), the 90-day card update (R30), missed moves (R27,
+R28), uncollected cards (R13 with D11), stay expiry (R22, R31), and expiry notices (R44).
+
+Each card is one ``lapse`` command whose id is derived from (card, day): running the same sweep
+again answers every card from the command log and records nothing; an interrupted sweep,
+run again, skips what was done and finishes the rest. The card itself decides what is due.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from uuid import UUID, uuid5
+
+from commands import models as m
+from commands.application import CardLifecycle
+from commands.errors import InputError
+from lifecycle.calendar import jst_date
+from lifecycle.identifiers import NAMESPACE
+
+
+def sweep_command_id(card_id: UUID, until: date) -> UUID:
+    return uuid5(NAMESPACE, f"sweep/{card_id}/{until.isoformat()}")
+
+
+@dataclass
+class SweepReport:
+    until: date
+    cards_checked: int = 0
+    commands_run: int = 0
+    already_done: int = 0
+    events_recorded: int = 0
+    by_type: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "until": self.until.isoformat(),
+            "cards_checked": self.cards_checked,
+            "commands_run": self.commands_run,
+            "already_done": self.already_done,
+            "events_recorded": self.events_recorded,
+            "by_type": dict(sorted(self.by_type.items())),
+        }
+
+
+def sweep(
+    app: CardLifecycle,
+    card_ids: Iterable[UUID],
+    until: date,
+    actor: str,
+    progress: Callable[[int], None] | None = None,
+) -> SweepReport:
+    """Run the ``lapse`` command for each candidate card, in a stable order."""
+    today = jst_date(app.clock())
+    if until > today:
+        raise InputError.single("until", f"{until.isoformat()} lies after today ({today.isoformat()})")
+    report = SweepReport(until)
+    for card_id in sorted(set(card_ids)):
+        report.cards_checked += 1
+        result = app.execute(
+            m.RecordLapses(
+                command_id=sweep_command_id(card_id, until), actor=actor, card=str(card_id), until=until
+            )
+        )
+        if result.duplicate:
+            report.already_done += 1
+        else:
+            report.commands_run += 1
+            report.events_recorded += len(result.events)
+            for e in result.events:
+                report.by_type[e.type] = report.by_type.get(e.type, 0) + 1
+        if progress is not None:
+            progress(1)
+    return report
