@@ -1,0 +1,163 @@
+"""The read side's questions, answered from the views (never by replaying the log):
+
+- card status, with pending deadlines and its certificates;
+- certificate status and validity at a moment;
+- all cards of a person (by the keyed hash of the My Number);
+- cards and certificates expiring in a date range (the renewal-notice list, R44);
+- the revocation list; counts by status, kind and month; lag.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+from dateutil.relativedelta import relativedelta
+from eventsourcing.persistence import ApplicationRecorder, Mapper
+
+from lifecycle.policies import Policies
+from projections.certificates import CertificateStatus, certificate_status
+from projections.projections import LifecycleProjection, Projection, RevocationProjection
+from projections.runner import Progress, catch_up, lag, log_position, position, rebuild
+from projections.status import CardStatus, card_status
+from projections.views import Counts, LifecycleView, RevocationEntry, RevocationView
+
+
+@dataclass(frozen=True, slots=True)
+class CardReport:
+    """A card's status and its certificates' status at a moment."""
+
+    card: CardStatus
+    certificates: list[CertificateStatus]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.card.as_dict(), "certificates": [c.as_dict() for c in self.certificates]}
+
+
+class UpstreamApp:
+    """The parts of the write-side application the read side uses (its log and its mapper)."""
+
+    def __init__(self, name: str, recorder: ApplicationRecorder, mapper: Mapper[UUID]) -> None:
+        self.name = name
+        self.recorder = recorder
+        self.mapper = mapper
+
+
+class ReadSide:
+    def __init__(
+        self,
+        upstream: UpstreamApp,
+        policies: Policies,
+        lifecycle_view: LifecycleView,
+        revocation_view: RevocationView,
+    ) -> None:
+        self.upstream = upstream
+        self.policies = policies
+        self.lifecycle = LifecycleProjection(lifecycle_view, upstream.mapper)
+        self.revocations = RevocationProjection(revocation_view, upstream.mapper)
+        self.projections: tuple[Projection, ...] = (self.lifecycle, self.revocations)
+
+    def projection(self, name: str) -> Projection:
+        for p in self.projections:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    # ------------------------------------------------------------------ following the log
+
+    def catch_up(self, progress: Progress | None = None) -> dict[str, int]:
+        return {p.name: catch_up(self.upstream, p, progress=progress) for p in self.projections}
+
+    def rebuild(self, names: Sequence[str] | None = None, progress: Progress | None = None) -> dict[str, int]:
+        chosen = [p for p in self.projections if names is None or p.name in names]
+        return {p.name: rebuild(self.upstream, p, progress=progress) for p in chosen}
+
+    def positions(self) -> dict[str, dict[str, int]]:
+        head = log_position(self.upstream)
+        return {
+            p.name: {"position": position(self.upstream, p), "log": head, "lag": lag(self.upstream, p)}
+            for p in self.projections
+        }
+
+    # ------------------------------------------------------------------ questions
+
+    def card_report(self, card_id: UUID, today: date, at: datetime) -> CardReport | None:
+        rows = self.lifecycle.view.card_rows([card_id])
+        if card_id not in rows:
+            return None
+        card = self.lifecycle.card(rows[card_id])
+        certs = sorted(
+            (self.lifecycle.certificate(r) for r in self.lifecycle.view.certificates_of_card(card_id)),
+            key=lambda c: (c.issued_at is None, c.issued_at, c.serial),
+        )
+        return CardReport(
+            card_status(card, today, self.policies), [certificate_status(c, at, card) for c in certs]
+        )
+
+    def certificate(self, serial: str, at: datetime) -> CertificateStatus | None:
+        row = self.lifecycle.view.certificate_by_serial(serial)
+        if row is None:
+            return None
+        cert = self.lifecycle.certificate(row)
+        cards = self.lifecycle.view.card_rows([row.card_id])
+        card = self.lifecycle.card(cards[row.card_id]) if row.card_id in cards else None
+        return certificate_status(cert, at, card)
+
+    def cards_of_holder(self, holder_ref: str, today: date) -> list[CardStatus]:
+        return [
+            card_status(self.lifecycle.card(r), today, self.policies)
+            for r in self.lifecycle.view.cards_of_holder(holder_ref)
+        ]
+
+    def expiring(self, first: date, last: date) -> dict[str, list[dict[str, Any]]]:
+        """The renewal-notice list (R44): live cards and certificates whose expiry falls in
+        [first, last]; ``notice`` is false where no notice is sent (a stay-based expiry)."""
+        cards = [
+            {
+                "card_id": str(r.card_id),
+                "application_id": r.application_id,
+                "holder_ref": r.holder_ref,
+                "status": r.status,
+                "expires_on": r.expires_on.isoformat() if r.expires_on else None,
+                "notice": r.notice_expires_on is not None,
+            }
+            for r in self.lifecycle.view.cards_expiring(first, last)
+        ]
+        certificates = [
+            {
+                "serial": r.serial,
+                "kind": r.kind,
+                "card_id": str(r.card_id),
+                "holder_ref": r.holder_ref,
+                "status": r.status,
+                "expires_on": r.expires_on.isoformat() if r.expires_on else None,
+            }
+            for r in self.lifecycle.view.certificates_expiring(first, last)
+        ]
+        return {"cards": cards, "certificates": certificates}
+
+    def revocation_list(self, *, include_removed: bool = False) -> tuple[int, list[RevocationEntry]]:
+        return self.revocations.view.list_number(), self.revocations.view.entries(
+            include_removed=include_removed
+        )
+
+    def counts(self) -> Counts:
+        return self.lifecycle.view.counts()
+
+    def sweep_candidates(self, until: date) -> list[UUID]:
+        """Cards on which time may have made something due by ``until``: a lapse (R13, R19–R30),
+        a certificate expiry, or an expiry notice (R44). A superset: each card decides itself."""
+        soon = until + relativedelta(months=3, days=1)
+        with_certificates = {r.card_id for r in self.lifecycle.view.certificates_expiring(date.min, soon)}
+        out = []
+        for row in self.lifecycle.view.unended_cards():
+            if row.card_id in with_certificates:
+                out.append(row.card_id)
+                continue
+            card = self.lifecycle.card(row)
+            if card.due_lapses(until, self.policies) or card.due_expiry_notices(until, {}):
+                out.append(row.card_id)
+        return out
