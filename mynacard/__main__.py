@@ -1,0 +1,5 @@
+import sys
+
+from mynacard.cli import main
+
+sys.exit(main())

@@ -1,0 +1,202 @@
+"""``mynacard``: the command line. A thin adapter: parse, call the service, print.
+
+Exit codes: 0 done; 2 bad input (a field is wrong: nothing recorded); 3 refused by a rule
+(nothing recorded); 4 unknown card; 5 conflict (command id reused, or the card kept
+changing); 6 configuration; 1 unexpected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from eventsourcing.persistence import MapperDeserialisationError
+from pydantic import ValidationError
+
+from commands import certificate_models as cm
+from commands import models as m
+from commands.application import CommandResult
+from commands.config import ConfigurationError, Settings
+from commands.errors import CommandIdReused, ConcurrencyConflict, InputError, NotFound
+from commands.service import open_lifecycle
+from lifecycle.errors import RuleViolation
+from mynacard import output
+from mynacard.arguments import Option, add_model_options, collect
+from mynacard.read_commands import add_read_commands
+
+EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_RULE, EXIT_NOT_FOUND, EXIT_CONFLICT, EXIT_CONFIG = (
+    0,
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+)
+
+Runner = Callable[[argparse.Namespace, Settings], int]
+
+
+def _common() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("common options")
+    g.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
+    g.add_argument("--data-dir", help="data directory (MYNACARD_DATA_DIR)")
+    g.add_argument("--database-url", help="event store URL (MYNACARD_DATABASE_URL), e.g. sqlite:///x.sqlite")
+    g.add_argument("--now", help="fix the current time, e.g. 2025-04-01T09:00 (MYNACARD_NOW)")
+    return p
+
+
+def _writer() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("recording options")
+    g.add_argument("--actor", help="who records this (MYNACARD_ACTOR; default: login name)")
+    g.add_argument(
+        "--at",
+        dest="effective_at",
+        metavar="WHEN",
+        help="when it happened: 2025-04-01, 令和7年4月1日, 2025-04-01T03:10 (JST; default: now)",
+    )
+    g.add_argument("--command-id", help="idempotency key (UUID); default: a new one")
+    g.add_argument(
+        "--input", metavar="FILE", help="read the command's fields as JSON from FILE ('-' = stdin)"
+    )
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mynacard",
+        description="Event-sourced lifecycle of My Number Cards (マイナンバーカード). "
+        "Every command is recorded as events; refusals name the rule (R01…) and record nothing.",
+        epilog="Exit codes: 0 done, 2 bad input, 3 refused by a rule, 4 unknown card, 5 conflict, "
+        "6 configuration. Dates: ISO (2025-04-01) or 和暦 (令和7年4月1日, R7.4.1).",
+    )
+    sub = parser.add_subparsers(dest="subcommand", required=True, metavar="COMMAND")
+    common, writer = _common(), _writer()
+    models: tuple[type[m.Command], ...] = (*m.CARD_COMMANDS, *cm.CERTIFICATE_COMMANDS)
+    for model in models:
+        p = sub.add_parser(
+            model.COMMAND, parents=[common, writer], help=model.SUMMARY, description=f"{model.SUMMARY}."
+        )
+        options = add_model_options(p, model)
+        p.set_defaults(run=_command_runner(model, options))
+    add_read_commands(sub, common)
+    return parser
+
+
+def _settings(ns: argparse.Namespace) -> Settings:
+    overrides = {
+        key: value
+        for key, value in (("data_dir", ns.data_dir), ("database_url", ns.database_url), ("now", ns.now))
+        if value
+    }
+    try:
+        return Settings(**overrides)
+    except ValidationError as e:
+        issues = InputError.from_validation(e).issues
+        raise ConfigurationError("; ".join(f"{i.field}: {i.message}" for i in issues)) from None
+
+
+def _command_runner(model: type[m.Command], options: list[Option]) -> Runner:
+    def run(ns: argparse.Namespace, settings: Settings) -> int:
+        payload: dict[str, Any] = {}
+        if ns.input:
+            payload.update(_read_input(ns.input))
+        payload.update(collect(ns, options))
+        for key in ("effective_at", "command_id"):
+            if getattr(ns, key):
+                payload[key] = getattr(ns, key)
+        payload.setdefault("actor", ns.actor or settings.default_actor())
+        try:
+            command = model.model_validate(payload)
+        except ValidationError as e:
+            raise InputError.from_validation(e) from None
+        app = open_lifecycle(settings)
+        result = app.execute(command)
+        _print_result(result, ns.json)
+        return EXIT_OK
+
+    return run
+
+
+def _read_input(source: str) -> dict[str, Any]:
+    try:
+        text = sys.stdin.read() if source == "-" else open(source, encoding="utf-8").read()  # noqa: SIM115
+        data = json.loads(text)
+    except (OSError, json.JSONDecodeError) as e:
+        raise InputError.single("--input", f"cannot read a JSON object: {e}") from None
+    if not isinstance(data, dict):
+        raise InputError.single("--input", "the JSON document must be an object of fields")
+    return data
+
+
+def _print_result(result: CommandResult, as_json: bool) -> None:
+    if as_json:
+        output.print_json(result.model_dump(mode="json"))
+        return
+    again = " (already recorded: first result)" if result.duplicate else ""
+    print(f"{result.command}: card {result.application_id} is {result.status}{again}")
+    output.print_table(
+        None,
+        ("version", "event", "effective (JST)"),
+        ((str(e.version), e.type, e.effective_at) for e in result.events),
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    as_json = bool(getattr(ns, "json", False))
+    try:
+        settings = _settings(ns)
+        code: int = ns.run(ns, settings)
+        return code
+    except NotFound as e:
+        output.print_error(e.as_dict(), as_json)
+        return EXIT_NOT_FOUND
+    except InputError as e:
+        output.print_error(e.as_dict(), as_json)
+        return EXIT_INPUT
+    except RuleViolation as e:
+        output.print_error(e.as_dict(), as_json)
+        return EXIT_RULE
+    except (CommandIdReused, ConcurrencyConflict) as e:
+        output.print_error(e.as_dict(), as_json)
+        return EXIT_CONFLICT
+    except BrokenPipeError:
+        return EXIT_OK
+    except MapperDeserialisationError as e:
+        output.print_error(
+            {
+                "kind": "configuration",
+                "message": f"the stored events cannot be read: {e.__cause__ or e}",
+                "hint": "the encryption key ring does not match this store: restore cipher.keys from backup "
+                "or set MYNACARD_CIPHER_KEYS",
+            },
+            as_json,
+        )
+        return EXIT_CONFIG
+    except ConfigurationError as e:
+        output.print_error({"kind": "configuration", "message": str(e)}, as_json)
+        return EXIT_CONFIG
+    except Exception as e:  # the last resort: a message, not a traceback, unless debugging
+        if os.environ.get("MYNACARD_DEBUG"):
+            raise
+        output.print_error(
+            {
+                "kind": "internal",
+                "message": f"{type(e).__name__}: {e}",
+                "hint": "set MYNACARD_DEBUG=1 for the traceback and report it",
+            },
+            as_json,
+        )
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,189 @@
+"""Printing: aligned tables for people (rich), one JSON document for programs (``--json``)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.table import Table
+
+from commands.dates import format_wareki
+from projections.events import jsonable
+
+
+def _console(stream: TextIO) -> Console:
+    return Console(file=stream, highlight=False, soft_wrap=False, width=200 if not stream.isatty() else None)
+
+
+def print_json(data: Any, stream: TextIO = sys.stdout) -> None:
+    stream.write(json.dumps(jsonable(data), ensure_ascii=False, indent=2, sort_keys=False) + "\n")
+
+
+def show(value: Any) -> str:
+    """A value as a clerk reads it (dates with their 和暦)."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S%z")
+    if isinstance(value, date):
+        return f"{value.isoformat()} ({format_wareki(value)})"
+    if isinstance(value, list | tuple):
+        return ", ".join(show(v) for v in value) or "—"
+    return str(value)
+
+
+def print_fields(title: str, rows: Iterable[tuple[str, Any]], stream: TextIO = sys.stdout) -> None:
+    table = Table(title=title, show_header=False, title_justify="left", box=None, pad_edge=False)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    for key, value in rows:
+        table.add_row(key, show(value))
+    _console(stream).print(table)
+
+
+def print_table(
+    title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]], stream: TextIO = sys.stdout
+) -> None:
+    table = Table(title=title, title_justify="left", header_style="bold")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*(show(v) if not isinstance(v, str) else v for v in row))
+    _console(stream).print(table)
+
+
+def print_error(data: dict[str, Any], as_json: bool, stream: TextIO | None = None) -> None:
+    """Write an error to ``stream``, by default the ``sys.stderr`` of the moment (not of import)."""
+    stream = stream if stream is not None else sys.stderr
+    if as_json:
+        stream.write(json.dumps({"error": data}, ensure_ascii=False) + "\n")
+        return
+    rule = f"[{data['rule']}]" if data.get("rule") else ""
+    stream.write(f"error{rule}: {data.get('message', '')}\n")
+    for issue in data.get("issues", []) or []:
+        issue_rule = f" ({issue['rule']})" if issue.get("rule") else ""
+        stream.write(f"  {issue['field']}: {issue['message']}{issue_rule}\n")
+    if data.get("hint"):
+        stream.write(f"  what to do: {data['hint']}\n")
+
+
+def print_certificates(certificates: Sequence[Any], moment: datetime) -> None:
+    if not certificates:
+        return
+    print_table(
+        f"Certificates (valid at {moment.isoformat()})",
+        (
+            "kind",
+            "serial",
+            "status",
+            "valid",
+            "issued",
+            "usable from",
+            "expires",
+            "revoked",
+            "reason (RFC 5280)",
+        ),
+        (
+            (
+                c.kind,
+                c.serial,
+                c.status,
+                "yes" if c.valid_at else f"no: {c.why}",
+                c.issued_at,
+                c.usable_from,
+                c.expires_on,
+                c.revoked_at,
+                f"{c.revocation_reason} → {c.reason_name} ({c.reason_code})" if c.reason_name else "—",
+            )
+            for c in certificates
+        ),
+    )
+
+
+def print_card_report(status: Any, certificates: Sequence[Any], moment: datetime) -> None:
+    rows: list[tuple[str, Any]] = [
+        ("card", status.application_id),
+        ("card id", status.card_id),
+        ("holder", status.holder),
+        ("kind", status.kind),
+        ("status (recorded)", status.status),
+        ("status today", f"{status.status_today} ({'usable' if status.usable_today else 'not usable'})"),
+        ("as of", status.as_of),
+        ("applied on", status.applied_on),
+        ("accepted by J-LIS", status.accepted_on),
+        ("issue date", status.issue_date),
+        ("valid until", status.expires_on),
+        ("renewal window opens", status.renewal_window_opens),
+        ("days left", status.days_left),
+        ("fee", f"¥{status.fee_assessed_yen} assessed, ¥{status.fee_paid_yen} paid"),
+    ]
+    if status.ended:
+        ended = status.ended
+        reason = f" — {ended['reason']}" if ended["reason"] else ""
+        rows.append(("ended", f"{ended['status']} ({ended['rule']}) at {show(ended['at'])}{reason}"))
+    rows.extend((f"deadline {d.rule}", f"{d.what} by {show(d.last_day)}") for d in status.deadlines)
+    rows.extend((f"due {d['rule']}", f"{d['what']}: {d['detail']} (not yet recorded)") for d in status.due)
+    if status.flags:
+        rows.append(("flags", ", ".join(status.flags)))
+    if status.superseded_by:
+        rows.append(("superseded by", status.superseded_by))
+    print_fields(f"Card {status.application_id}", rows)
+    print_certificates(certificates, moment)
+
+
+def print_certificate(status: Any, moment: datetime) -> None:
+    print_fields(
+        f"{status.kind} certificate {status.serial} ({status.name})",
+        [
+            ("card id", status.card_id),
+            ("status", status.status),
+            (
+                f"valid at {moment.isoformat()}",
+                "yes" if status.valid_at else f"no: {status.why} ({status.rule})",
+            ),
+            ("issued", status.issued_at),
+            ("usable from", status.usable_from),
+            ("expires", status.expires_on),
+            ("revoked", status.revoked_at),
+            (
+                "reason",
+                f"{status.revocation_reason} → {status.reason_name} ({status.reason_code})"
+                if status.reason_name
+                else None,
+            ),
+            ("device", status.device),
+            ("face-verified use only", status.face_only),
+        ],
+    )
+
+
+def _details(data: dict[str, Any]) -> str:
+    shown = {k: v for k, v in data.items() if v not in (None, [], False, "")}
+    if "holder_ref" in shown:
+        shown["holder_ref"] = str(shown["holder_ref"])[:12] + "…"
+    return ", ".join(f"{k}={'+'.join(map(str, v)) if isinstance(v, list) else v}" for k, v in shown.items())
+
+
+def print_history(title: str, events: Sequence[dict[str, Any]], labels: dict[str, str]) -> None:
+    print_table(
+        title,
+        ("#", "aggregate", "event", "effective (JST)", "recorded (JST)", "actor", "details"),
+        (
+            (
+                str(i),
+                f"{labels.get(e['aggregate_id'], e['aggregate'])} v{e['version']}",
+                e["type"],
+                e["effective_at"] or "—",
+                e["recorded_at"],
+                e["actor"] or "—",
+                _details(e["data"]),
+            )
+            for i, e in enumerate(events, 1)
+        ),
+    )
