@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from commands.application import CardLifecycle
+from tests.backend import BACKEND, drop_schemas, event_store_env
+from tests.support import KEY, Clock, Story
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def app(tmp_path: Path, clock: Clock) -> Iterator[CardLifecycle]:
+    lifecycle = CardLifecycle(env=event_store_env(tmp_path), holder_key=KEY, clock=clock)
+    yield lifecycle
+    lifecycle.close()
+
+
+@pytest.fixture
+def story(app: CardLifecycle, clock: Clock) -> Story:
+    return Story(app, clock)
+
+
+def pytest_report_header() -> str:
+    return f"mynacard storage backend: {BACKEND} (set MYNACARD_TEST_DATABASE_URL for PostgreSQL)"
+
+
+def pytest_sessionfinish() -> None:
+    drop_schemas()
