@@ -1,6 +1,9 @@
 """Is a certificate valid at a moment? Its own history (usable-from, holds, revocation, expiry:
 ``Certificate.validity``) and, on top, its card: when time has already ended the card (R19,
-R22, R27, R28, R30) but nobody recorded it yet, nothing on the card is valid (R47)."""
+R22, R27, R28, R30) but nobody recorded it yet, nothing on the card is valid (R47); and when the
+card's recorded end took effect earlier than the certificate's own revocation (a loss reported
+late, backdated before an earlier revocation for another cause), the card's end counts from its
+effective time (R47, R51)."""
 
 from __future__ import annotations
 
@@ -14,6 +17,14 @@ def certificate_validity(cert: Certificate, card: Card | None, at: datetime) -> 
     own = cert.validity(at)
     if not own.valid or card is None:
         return own
+    ended = card.ended
+    if ended is not None and ended.at <= at:
+        return Validity(
+            False,
+            f"its card was {ended.status} on {ended.at.isoformat()}"
+            f"{f' ({ended.reason})' if ended.reason else ''}",
+            ended.rule,
+        )
     lapse = card.unrecorded_end(at)
     if lapse is not None:
         return Validity(

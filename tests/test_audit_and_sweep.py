@@ -468,3 +468,34 @@ def test_card_model_decides_what_is_due(swept: tuple[CardLifecycle, ReadSide, di
             if card.due_lapses(until, app.policies) or card.due_expiry_notices(until, {}):
                 assert card.id in candidates, (name, until)
     assert cards["quiet"].card.id not in set(read.sweep_candidates(D3))
+
+
+def test_R51_a_loss_backdated_before_an_earlier_revocation_still_answers_invalid_from_the_loss(
+    data_dir: DataDir,
+) -> None:
+    """The SIG was revoked on Monday on the holder's request; on Tuesday the card is reported
+    lost since Sunday. The CRL keeps Monday's revocation (no invalidityDate: README, known
+    limitations), but an auditor asking about Sunday noon is answered from the card's loss."""
+    from commands import certificate_models as cm
+
+    app = data_dir.app
+    story = Story(app, data_dir.clock, my_number_=my_number(9_100_002))
+    story.to_active(
+        "2024-05-01T09:00", "2024-05-10", "2024-05-15", "2024-06-20T10:00", photo_taken_on="2024-04-01"
+    )
+    serials = {c.kind: c.serial for c in app.card_certificates(story.card)}
+    story.run(cm.RevokeCertificate, MONDAY, kind="SIG")
+    story.run(m.ReportLoss, TUESDAY_REPORT, lost_at_home=True, effective_at=SUNDAY_LOSS)
+
+    sunday_noon = at("2025-01-05T12:00")
+    for kind in ("SIG", "AUTH"):
+        assert valid_at(app.events, serials[kind], at("2025-01-05T03:09")).valid, kind
+        answer = valid_at(app.events, serials[kind], sunday_noon)
+        assert (answer.valid, answer.rule) == (False, "R51"), (kind, answer)
+        assert "lost" in answer.reason
+    read = open_read_side(settings_for(data_dir.path), app)
+    read.catch_up()
+    listed = read.certificate(serials["SIG"], sunday_noon)
+    assert listed is not None and (listed.valid_at, listed.rule) == (False, "R51")
+    # As known on Monday morning, before either record, it was valid on Sunday noon.
+    assert valid_at(app.events, serials["SIG"], sunday_noon, as_known_at=at("2025-01-06T09:00")).valid
