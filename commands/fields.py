@@ -8,7 +8,7 @@ from datetime import date, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BeforeValidator, GetCoreSchemaHandler, SecretStr
+from pydantic import AfterValidator, BeforeValidator, GetCoreSchemaHandler, SecretStr
 from pydantic_core import PydanticCustomError, core_schema
 
 from commands.dates import DateFormatError, parse_date, parse_datetime
@@ -38,9 +38,30 @@ def _to_datetime(value: Any) -> Any:
     return value
 
 
-InputDate = Annotated[date, BeforeValidator(_to_date)]
+FIRST_SUPPORTED_DATE = date(1868, 1, 25)  # 明治元年 on the Gregorian calendar
+LAST_SUPPORTED_DATE = date(2199, 12, 31)
+"""Dates outside these are refused at the boundary: the domain adds decades to dates (validity,
+birthdays, deadlines), which must stay inside Python's years 1-9999."""
+
+
+def _in_supported_range(value: Any) -> Any:
+    day = value.date() if isinstance(value, datetime) else value
+    if isinstance(day, date) and not FIRST_SUPPORTED_DATE <= day <= LAST_SUPPORTED_DATE:
+        raise PydanticCustomError(
+            "date_range",
+            "{day} is outside the dates this service records ({first} to {last})",
+            {
+                "day": day.isoformat(),
+                "first": FIRST_SUPPORTED_DATE.isoformat(),
+                "last": LAST_SUPPORTED_DATE.isoformat(),
+            },
+        )
+    return value
+
+
+InputDate = Annotated[date, BeforeValidator(_to_date), AfterValidator(_in_supported_range)]
 """A date: ISO, 2025/4/1 or 和暦 (令和7年4月1日, R7.4.1)."""
-InputDateTime = Annotated[datetime, BeforeValidator(_to_datetime)]
+InputDateTime = Annotated[datetime, BeforeValidator(_to_datetime), AfterValidator(_in_supported_range)]
 """An instant: ISO with or without offset (JST when absent), or a date meaning 00:00 JST."""
 
 

@@ -65,8 +65,12 @@ def print_error(data: dict[str, Any], as_json: bool, stream: TextIO | None = Non
         stream.write(json.dumps({"error": data}, ensure_ascii=False) + "\n")
         return
     rule = f"[{data['rule']}]" if data.get("rule") else ""
-    stream.write(f"error{rule}: {data.get('message', '')}\n")
-    for issue in data.get("issues", []) or []:
+    issues = data.get("issues", []) or []
+    # With issues, the message is only their concatenation: name the count, list them below.
+    count = f"{len(issues)} field{'s' if len(issues) > 1 else ''}"
+    headline = f"bad input ({count})" if issues else data.get("message", "")
+    stream.write(f"error{rule}: {headline}\n")
+    for issue in issues:
         issue_rule = f" ({issue['rule']})" if issue.get("rule") else ""
         stream.write(f"  {issue['field']}: {issue['message']}{issue_rule}\n")
     if data.get("hint"):

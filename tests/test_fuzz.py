@@ -776,6 +776,31 @@ def test_an_extreme_offset_is_refused_as_bad_input(text: str) -> None:
     raise AssertionError("accepted")
 
 
+@pytest.mark.parametrize("text", ["9999-04-01", "2200-01-01", "1868-01-24", "0001-01-01T00:00"])
+def test_a_date_outside_the_supported_range_is_bad_input_naming_the_field(text: str) -> None:
+    """Found by this fuzzing: an application dated 9999-04-01 was accepted and producing its card
+    crashed (its validity ends in year 10008). The boundary refuses what the domain cannot add
+    decades to."""
+    payload = {"actor": "clerk-1", "card": "0" * 23, "effective_at": text}
+    with pytest.raises(ValidationError) as refused:
+        m.SuspendCard.model_validate(payload)
+    error = InputError.from_validation(refused.value)
+    assert [(i.field, "outside the dates" in i.message) for i in error.issues] == [("effective_at", True)]
+
+
+def test_the_last_supported_date_goes_through_a_whole_card_life(app: CardLifecycle, clock: Any) -> None:
+    """The other side of the range: a card applied for on the last supported day is produced,
+    handed over and given its certificates; its validity (R19) runs past the range, as it must."""
+    from tests.support import Story
+
+    story = Story(app, clock)
+    story.to_active(
+        "2199-12-01T09:00", "2199-12-10", "2199-12-20", "2199-12-31T10:00", photo_taken_on="2199-11-01"
+    )
+    assert story.card.status == "active"
+    assert story.card.expires_on is not None and story.card.expires_on.year > 2199
+
+
 @pytest.mark.parametrize("text", EXTREME_OFFSETS)
 def test_an_extreme_offset_through_the_cli_is_exit_2(
     world: World, monkeypatch: pytest.MonkeyPatch, text: str
