@@ -16,7 +16,7 @@ from commands.policies import (
     revoke_signature,
 )
 from lifecycle.calendar import renewal_window_opens
-from lifecycle.certificate_rules import SMARTPHONE_KINDS, CertificateKind, signature_eligibility
+from lifecycle.certificate_rules import SMARTPHONE_KINDS, CertificateKind
 from lifecycle.errors import RuleViolation
 
 _ORDER = {"AUTH": 0, "SIG": 1}
@@ -52,14 +52,7 @@ def issue_certificates(ctx: Context, c: cm.IssueCertificates) -> Outcome:
                 hint="renew it (renew-certificates) or revoke it first",
             )
         if kind == "SIG":
-            eligibility = signature_eligibility(
-                card.date_of_birth,
-                stamp.on,
-                adult_ward=card.adult_ward,
-                face_recognition_card=card.face_recognition_card,
-            )
-            if not eligibility.allowed:
-                raise RuleViolation(eligibility.rule, eligibility.why)
+            card.require_signature_eligibility(stamp.on)
     card.set_certificate_pins(kinds, c.pins_given(), c.pins_set_by, stamp)
     for kind in kinds:
         issue_certificate(cc, kind, stamp, ctx.policies, via="counter")

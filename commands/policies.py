@@ -77,6 +77,8 @@ def issue_certificate(
     """Issue one certificate onto the card: expiry by R35–R37/R39/R46, usable-from by R43."""
     card = cc.card
     assert card.expires_on is not None
+    if kind == "SIG":
+        card.require_signature_eligibility(stamp.on)
     previous = cc.current(kind)
     counterpart = None
     if kind in SMARTPHONE_KINDS:

@@ -1189,6 +1189,19 @@ class Card(Aggregate):
         plan, _ = self._certificate_plan(on)
         return frozenset(MANDATORY_PINS | {CERTIFICATE_PIN[k] for k in plan})
 
+    def require_signature_eligibility(self, on: date) -> None:
+        """R40, R58: a signature certificate only for a holder of 15 or more on ``on``, not an
+        adult ward, on a card that is not a face-recognition card, whatever the path (issue,
+        renewal, handover)."""
+        eligibility = signature_eligibility(
+            self.date_of_birth,
+            on,
+            adult_ward=self.adult_ward,
+            face_recognition_card=self.face_recognition_card,
+        )
+        if not eligibility.allowed:
+            raise RuleViolation(eligibility.rule, eligibility.why)
+
     def add_certificate(self, kind: str, serial: str, certificate_id: UUID, stamp: Stamp) -> None:
         """Keep track of a certificate issued onto this card (R34)."""
         self._require_live("R34", "issuing a certificate")

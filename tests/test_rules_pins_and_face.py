@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -799,3 +800,17 @@ def test_R10_adding_certificates_later_is_free(story: Story) -> None:
         issued = next(e for e in cert_events(story, cert) if isinstance(e, CertificateIssued))
         assert (issued.fee_yen, issued.issue_date) == (0, d("2025-05-01"))
     assert [a[0] for a in assessed(story)] == [0]
+
+
+def test_R58_an_expired_sig_is_not_renewed_onto_a_face_card(story: Story) -> None:
+    """Found by the certificate state machine: the SIG had expired when the card became a face
+    card (so nothing was revoked), and renewing it afterwards issued a SIG onto the face card.
+    Every path that issues a SIG checks R40/R58 (Card.require_signature_eligibility)."""
+    story.to_active()
+    sig = current(story, "SIG")
+    assert sig.expires_on is not None
+    after_expiry = sig.expires_on + timedelta(days=2)
+    story.run(cm.SetFaceRecognitionMode, f"{after_expiry.isoformat()}T10:00", enabled=True)
+    assert story.card.face_recognition_card
+    refused(story, "R58", cm.RenewCertificates, f"{after_expiry.isoformat()}T11:00", kinds=["SIG"])
+    assert current(story, "SIG").serial == sig.serial
