@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import os
 import re
 import typing
 from datetime import date, datetime, time, timedelta
@@ -530,7 +531,7 @@ class CardMachine(RuleBasedStateMachine):
 
 
 CardMachine.TestCase.settings = settings(
-    max_examples=200,
+    max_examples=int(os.environ.get("MYNACARD_STATE_MACHINE_EXAMPLES", "200")),
     stateful_step_count=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],

@@ -698,6 +698,7 @@ NOT_COMMANDS = {
     "belongs_to",  # a question (R31: the holder under a new My Number)
     "due_expiry_notices",  # a question (R44)
     "record_expiry_notices",  # records nothing on an ended card, like record_lapses (R44)
+    "require_signature_eligibility",  # a question (R40, R58), asked after check_certificate_request
 }
 
 
