@@ -30,9 +30,12 @@ from tests.support import (
     active_card,
     application,
     at,
+    card_events,
+    certificate_events,
     d,
     produced_card,
     stamp,
+    to_active_with_live_certificates,
     versions,
 )
 
@@ -68,37 +71,6 @@ def foreign_card() -> Card:
         residence_status="engineer_humanities_international",
         stay_until=d("2026-08-31"),
     )
-
-
-def card_events(story: Story, result: Any) -> list[tuple[str, Any]]:
-    """The card's own events of a service result (its certificates' events are separate)."""
-    return [(e.type, e.effective_at) for e in result.events if e.aggregate_id == story.card.id]
-
-
-def certificate_events(story: Story, result: Any) -> list[tuple[str, str, Any]]:
-    """(kind, event, effective time) of the certificate events of a service result."""
-    kinds = {c.id: c.kind for c in story.app.card_certificates(story.card)}
-    return sorted(
-        (kinds[e.aggregate_id], e.type, e.effective_at)
-        for e in result.events
-        if e.aggregate_id != story.card.id
-    )
-
-
-def to_active_with_live_certificates(story: Story) -> None:
-    """Handed over 2024-06-20 (DOB 1980-10-10): AUTH and SIG valid until 2028-10-10 (R35, R36)."""
-    story.to_active(
-        applied="2024-05-01T09:00",
-        accepted="2024-05-10",
-        issued="2024-05-15",
-        handed_over="2024-06-20T10:00",
-        photo_taken_on="2024-04-01",
-    )
-    certificates = story.app.card_certificates(story.card)
-    assert [(c.kind, c.status, c.expires_on) for c in certificates] == [
-        ("AUTH", "active", d("2028-10-10")),
-        ("SIG", "active", d("2028-10-10")),
-    ]
 
 
 def moved_in_card(filed: str = "2025-04-10") -> Card:
