@@ -7,10 +7,19 @@ subcommand, HTTP route, idempotency record).
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID, uuid4
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from commands.fields import ApplicationId, CardRef, Choices, InputDate, InputDateTime, MyNumber
@@ -26,6 +35,19 @@ class Model(BaseModel):
     model_config = ConfigDict(
         extra="forbid", frozen=True, str_strip_whitespace=True, hide_input_in_errors=True
     )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_control_characters(cls, value: Any) -> Any:
+        """Text with a control character inside (NUL, escape, a line break) is refused: PostgreSQL
+        cannot store NUL, and none of it belongs in an id, a name of a clerk or a choice."""
+        texts = value if isinstance(value, list | tuple) else [value]
+        for text in texts:
+            if isinstance(text, str) and any(unicodedata.category(ch) == "Cc" for ch in text.strip()):
+                raise PydanticCustomError(
+                    "control_character", "contains a control character (NUL, escape, line break…)"
+                )
+        return value
 
 
 class FilerModel(Model):

@@ -789,6 +789,17 @@ def test_an_extreme_offset_is_refused_as_bad_input(text: str) -> None:
     raise AssertionError("accepted")
 
 
+@pytest.mark.parametrize("text", ["clerk\x00-1", "clerk\x1b[31m", "clerk\n1"])
+def test_a_control_character_inside_a_text_field_is_bad_input_naming_the_field(text: str) -> None:
+    """Found by this fuzzing on PostgreSQL: an actor with a NUL reached the database ('text
+    fields cannot contain NUL'), exit 1. Every text field refuses control characters inside."""
+    payload = {"actor": text, "card": "0" * 23}
+    with pytest.raises(ValidationError) as refused:
+        m.SuspendCard.model_validate(payload)
+    error = InputError.from_validation(refused.value)
+    assert [(i.field, "control character" in i.message) for i in error.issues] == [("actor", True)]
+
+
 @pytest.mark.parametrize("text", ["9999-04-01", "2200-01-01", "1868-01-24", "0001-01-01T00:00"])
 def test_a_date_outside_the_supported_range_is_bad_input_naming_the_field(text: str) -> None:
     """Found by this fuzzing: an application dated 9999-04-01 was accepted and producing its card
