@@ -11,8 +11,8 @@ from commands.application import CardLifecycle
 from tests.backend import BACKEND, drop_schemas, event_store_env
 from tests.support import KEY, Clock, Story
 
-# CI (HYPOTHESIS_PROFILE=ci in .ci/run) runs the same generated examples every time, so a landing
-# never depends on the luck of a seed; a plain `pytest` explores new ones on every run.
+# CI (HYPOTHESIS_PROFILE=ci in .ci/run) draws examples from a fixed seed, so a landing does not
+# depend on the luck of one; a plain `pytest` explores new examples on every run.
 settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
