@@ -4,11 +4,13 @@ and a service-level ``Story`` that drives one card through the application."""
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 from uuid import uuid4
 
+import pytest
 from stdnum.jp import in_ as my_number_module
 
 from commands import models as m
@@ -16,6 +18,7 @@ from commands.application import CardLifecycle, CommandResult
 from lifecycle.calendar import JST, to_jst
 from lifecycle.card import Application, Card, Handover, Stamp
 from lifecycle.documents import IdentityDocument
+from lifecycle.errors import RuleViolation
 from lifecycle.identifiers import holder_reference
 from lifecycle.policies import DEFAULT_POLICIES, Policies
 
@@ -227,3 +230,26 @@ def to_active_with_live_certificates(story: Story) -> None:
         ("AUTH", "active", d("2028-10-10")),
         ("SIG", "active", d("2028-10-10")),
     ]
+
+
+# ----------------------------------------------------------------------------- a card's own commands
+
+
+def new_events(card: Card, before: tuple[int, int]) -> list[Any]:
+    return list(card.pending_events[before[1] :])
+
+
+def names(events: list[Any]) -> list[str]:
+    return [type(e).__name__ for e in events]
+
+
+def refused(card: Card, rule: str, command: Callable[..., Any], *args: Any, **kwargs: Any) -> RuleViolation:
+    """``command`` must be refused under ``rule`` and record nothing."""
+    before = versions(card)
+    status = card.status
+    with pytest.raises(RuleViolation) as info:
+        command(*args, **kwargs)
+    assert info.value.rule == rule
+    assert versions(card) == before
+    assert card.status == status
+    return info.value

@@ -3,15 +3,12 @@ return (R52) and the card-information change (R53)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import pytest
 
 from commands import models as m
 from lifecycle import card_events as ev
 from lifecycle.card import HOLDER, Card, PreviousCard
-from lifecycle.errors import RuleViolation, TerminalState, UncoveredCase
+from lifecycle.errors import TerminalState, UncoveredCase
 from lifecycle.filers import Filer
 from lifecycle.policies import DEFAULT_POLICIES
 from projections.status import card_status
@@ -23,7 +20,10 @@ from tests.support import (
     card_events,
     certificate_events,
     d,
+    names,
+    new_events,
     produced_card,
+    refused,
     stamp,
     to_active_with_live_certificates,
     versions,
@@ -32,26 +32,6 @@ from tests.support import (
 HOUSEHOLD_MEMBER = Filer("household_member", same_household=True)
 FRIEND = Filer("agent")
 AGENT_WITH_LETTER = Filer("agent", letter_of_delegation=True)
-
-
-def new_events(card: Card, before: tuple[int, int]) -> list[Any]:
-    return list(card.pending_events[before[1] :])
-
-
-def names(events: list[Any]) -> list[str]:
-    return [type(e).__name__ for e in events]
-
-
-def refused(card: Card, rule: str, command: Callable[..., Any], *args: Any, **kwargs: Any) -> RuleViolation:
-    """``command`` must be refused under ``rule`` and record nothing."""
-    before = versions(card)
-    status = card.status
-    with pytest.raises(RuleViolation) as info:
-        command(*args, **kwargs)
-    assert info.value.rule == rule
-    assert versions(card) == before
-    assert card.status == status
-    return info.value
 
 
 def child_card() -> Card:

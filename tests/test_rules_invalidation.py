@@ -33,31 +33,14 @@ from tests.support import (
     card_events,
     certificate_events,
     d,
+    names,
+    new_events,
     produced_card,
+    refused,
     stamp,
     to_active_with_live_certificates,
     versions,
 )
-
-
-def new_events(card: Card, before: tuple[int, int]) -> list[Any]:
-    return list(card.pending_events[before[1] :])
-
-
-def names(events: list[Any]) -> list[str]:
-    return [type(e).__name__ for e in events]
-
-
-def refused(card: Card, rule: str, command: Callable[..., Any], *args: Any, **kwargs: Any) -> RuleViolation:
-    """``command`` must be refused under ``rule`` and record nothing."""
-    before = versions(card)
-    status = card.status
-    with pytest.raises(RuleViolation) as info:
-        command(*args, **kwargs)
-    assert info.value.rule == rule
-    assert versions(card) == before
-    assert card.status == status
-    return info.value
 
 
 def foreign_card() -> Card:
