@@ -29,6 +29,7 @@ from eventsourcing.utils import get_topic
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from commands.bound_mapper import BoundMapper
 from commands.command_log import PostgresCommandLogRecorder, SQLiteCommandLogRecorder
 from commands.crypto import (
     KeyRingCipher,
@@ -162,6 +163,7 @@ def cipher_env(ring: list[RingKey]) -> dict[str, str]:
         "CIPHER_TOPIC": get_topic(KeyRingCipher),
         "CIPHER_KEY": ",".join(k.text() for k in ring),
         "COMPRESSOR_TOPIC": "eventsourcing.compressor:ZlibCompressor",
+        "MAPPER_TOPIC": get_topic(BoundMapper),
     }
 
 

@@ -2,7 +2,8 @@
 
 Exit codes: 0 done; 2 bad input (a field is wrong: nothing recorded); 3 refused by a rule
 (nothing recorded); 4 unknown card; 5 conflict (command id reused, or the card kept
-changing); 6 configuration; 1 unexpected.
+changing); 6 configuration; 7 integrity (the stored data fails a check: tampering, a version
+gap, or ``verify`` found differences); 1 unexpected.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ from lifecycle.errors import RuleViolation
 from mynacard import output
 from mynacard.arguments import Option, add_model_options, collect
 from mynacard.read_commands import add_read_commands
+from storage.integrity import StoreIntegrityError, TamperingDetected
 
-EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_RULE, EXIT_NOT_FOUND, EXIT_CONFLICT, EXIT_CONFIG = (
+EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_RULE, EXIT_NOT_FOUND, EXIT_CONFLICT, EXIT_CONFIG, EXIT_INTEGRITY = (
     0,
     1,
     2,
@@ -36,6 +38,7 @@ EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_RULE, EXIT_NOT_FOUND, EXIT_CONFLICT, EX
     4,
     5,
     6,
+    7,
 )
 
 Runner = Callable[[argparse.Namespace, Settings], int]
@@ -74,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Event-sourced lifecycle of My Number Cards (マイナンバーカード). "
         "Every command is recorded as events; refusals name the rule (R01…) and record nothing.",
         epilog="Exit codes: 0 done, 2 bad input, 3 refused by a rule, 4 unknown card, 5 conflict, "
-        "6 configuration. Dates: ISO (2025-04-01) or 和暦 (令和7年4月1日, R7.4.1).",
+        "6 configuration, 7 integrity (tampering or differences). Dates: ISO (2025-04-01) or 和暦 (令和7年4月1日, R7.4.1).",
     )
     sub = parser.add_subparsers(dest="subcommand", required=True, metavar="COMMAND")
     common, writer = _common(), _writer()
@@ -170,6 +173,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFLICT
     except BrokenPipeError:
         return EXIT_OK
+    except (TamperingDetected, StoreIntegrityError) as e:
+        output.print_error(
+            {
+                "kind": "integrity",
+                "message": str(e),
+                "hint": "the stored data was altered behind the service: run 'mynacard verify' and "
+                "restore the store from a backup",
+            },
+            as_json,
+        )
+        return EXIT_INTEGRITY
     except MapperDeserialisationError as e:
         output.print_error(
             {
