@@ -77,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Event-sourced lifecycle of My Number Cards (マイナンバーカード). "
         "Every command is recorded as events; refusals name the rule (R01…) and record nothing.",
         epilog="Exit codes: 0 done, 2 bad input, 3 refused by a rule, 4 unknown card, 5 conflict, "
-        "6 configuration, 7 integrity (tampering or differences). Dates: ISO (2025-04-01) or 和暦 (令和7年4月1日, R7.4.1).",
+        "6 configuration, 7 integrity (tampering or differences). "
+        "Dates: ISO (2025-04-01) or 和暦 (令和7年4月1日, R7.4.1).",
     )
     sub = parser.add_subparsers(dest="subcommand", required=True, metavar="COMMAND")
     common, writer = _common(), _writer()
