@@ -27,6 +27,7 @@ from commands.service import open_lifecycle
 from lifecycle.errors import RuleViolation
 from mynacard import output
 from mynacard.arguments import Option, add_model_options, collect
+from mynacard.event_commands import add_event_commands
 from mynacard.read_commands import add_read_commands
 from storage.integrity import StoreIntegrityError, TamperingDetected
 
@@ -90,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
         options = add_model_options(p, model)
         p.set_defaults(run=_command_runner(model, options))
     add_read_commands(sub, common)
+    add_event_commands(sub, common)
     return parser
 
 

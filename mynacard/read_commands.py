@@ -5,9 +5,7 @@ as known at a time), and operations (projections, rebuild, follow, sweep, events
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import date, datetime
@@ -28,13 +26,12 @@ from commands.sweep import sweep
 from lifecycle.calendar import jst_date, start_of_day, to_jst
 from lifecycle.identifiers import holder_reference
 from mynacard import output
-from mynacard.wiring import open_checkpoints, open_read_side
+from mynacard.wiring import open_read_side
 from projections.audit import card_as_known_at, certificates_as_known_at, known_events, valid_at
 from projections.certificates import certificate_status
 from projections.events import event_to_dict
 from projections.read_side import ReadSide
 from projections.status import card_status
-from projections.subscriptions import DurableConsumer, follow
 from projections.verify import verify
 
 EXIT_OK, EXIT_DIFFERENCES = 0, 7
@@ -380,40 +377,6 @@ def run_sweep(ns: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def run_events(ns: argparse.Namespace, settings: Settings) -> int:
-    """One JSON object per line (``mynacard.event/1``), in log order, optionally following."""
-    app = open_lifecycle(settings)
-    stop = threading.Event()
-    out = sys.stdout
-
-    def emit(position: int, event: Any) -> None:
-        out.write(json.dumps(event_to_dict(event, position), ensure_ascii=False) + "\n")
-        out.flush()
-
-    try:
-        if ns.consumer:
-            consumer = DurableConsumer(ns.consumer, open_checkpoints(settings), app.recorder, app.mapper)
-            consumer.run(emit, wait=ns.follow, stop=stop, limit=ns.limit, poll_interval=ns.interval)
-        else:
-            for n, (position, event) in enumerate(
-                follow(
-                    app.recorder,
-                    app.mapper,
-                    after=ns.after,
-                    wait=ns.follow,
-                    stop=stop,
-                    poll_interval=ns.interval,
-                ),
-                1,
-            ):
-                emit(position, event)
-                if ns.limit is not None and n >= ns.limit:
-                    break
-    except (KeyboardInterrupt, BrokenPipeError):
-        stop.set()
-    return EXIT_OK
-
-
 def run_verify(ns: argparse.Namespace, settings: Settings) -> int:
     app = open_lifecycle(settings)
     read = open_read_side(settings, app)
@@ -536,19 +499,6 @@ def add_read_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--until", metavar="DATE", help="the day (default: today; never after today)")
     p.add_argument("--actor", help="who records it (default: MYNACARD_ACTOR or the login name)")
-
-    p = add(
-        "events",
-        run_events,
-        "print the event log as JSON lines (mynacard.event/1)",
-        "One JSON object per line, in log order. --consumer NAME stores a checkpoint (at-least-once, "
-        "resumable); --follow waits for new events.",
-    )
-    p.add_argument("--after", type=int, default=0, metavar="N", help="start after position N")
-    p.add_argument("--follow", action="store_true", help="keep waiting for new events")
-    p.add_argument("--consumer", metavar="NAME", help="a durable consumer: resume after its checkpoint")
-    p.add_argument("--limit", type=int, metavar="N", help="stop after N events")
-    p.add_argument("--interval", type=float, default=0.5, help="seconds between polls when following")
 
     add(
         "verify",
