@@ -27,6 +27,7 @@ from commands import certificate_handlers as _certificate_handlers  # noqa: F401
 from commands import certificate_models as cm
 from commands import models as m
 from commands.command_log import COMMAND_LOG_KWARG, CommandLog, CommandLogEntry, SQLiteCommandLogRecorder
+from commands.config import ConfigurationError
 from commands.errors import CommandIdReused, ConcurrencyConflict, InputError, NotFound
 from commands.handlers import HANDLERS, Context, Outcome, resolve_card_ref
 from commands.idempotency import payload_digest
@@ -43,6 +44,45 @@ from lifecycle.policies import DEFAULT_POLICIES, Policies
 
 CLOCK_SKEW = timedelta(minutes=5)
 """An effective time may lie this far after the service's clock (clients' clocks drift)."""
+CLOCK_TOLERANCE = timedelta(seconds=5)
+"""R66: how far the clock may lag the newest recorded event (setting ``MYNACARD_CLOCK_TOLERANCE``)."""
+ONE_TICK = timedelta(microseconds=1)
+
+
+def _recorded_at(event: DomainEventProtocol[UUID]) -> datetime:
+    timestamp = getattr(event, "timestamp", None)
+    assert isinstance(timestamp, datetime), "every mynacard event has a recorded time"
+    return timestamp
+
+
+TRANSIENT_MARKERS = (
+    "locked",
+    "busy",
+    "lock timeout",
+    "deadlock",
+    "could not serialize",
+    "concurrent",
+    "connection",
+    "server closed",
+    "terminating",
+)
+
+
+def _transient(error: Exception) -> bool:
+    """An optimistic-concurrency conflict or a lock wait is worth another attempt; a full disk
+    or a read-only store is not (issue 8 item 10)."""
+    if isinstance(error, IntegrityError):
+        return True
+    text = str(error).lower()
+    return any(marker in text for marker in TRANSIENT_MARKERS)
+
+
+class StoreUnwritable(ConfigurationError):
+    """The store refuses writes for a reason another attempt does not cure (disk full, read-only)."""
+
+
+class ClockBehindLog(ConfigurationError):
+    """R66: the service's clock is behind the newest recorded event by more than the tolerance."""
 
 
 def system_clock() -> datetime:
@@ -88,11 +128,18 @@ class CardLifecycle(MynacardTranscodings, Application[UUID]):
         policies: Policies = DEFAULT_POLICIES,
         clock: Callable[[], datetime] = system_clock,
         max_attempts: int = 5,
+        clock_tolerance: timedelta | None = None,
     ) -> None:
         super().__init__(env)
         self._write_lock = threading.RLock()
         self._tls = threading.local()
         self._high_water: int | None = None
+        self._newest: tuple[int, datetime] | None = None
+        """(log position, recorded time of the event there): the newest recorded time (R66)."""
+        self.clock_tolerance = clock_tolerance
+        """R66's guard: None turns it off, for code that replays a history with the recorded times
+        it was given (test fixtures that set the clock per story); ``open_lifecycle`` — the CLI,
+        the service — always sets it (``MYNACARD_CLOCK_TOLERANCE``, default 5 s)."""
         self.holder_key = holder_key
         self.policies = policies
         self.clock = clock
@@ -121,6 +168,7 @@ class CardLifecycle(MynacardTranscodings, Application[UUID]):
         ids = [r.notification.id for r in recordings]
         if ids[0] == self._high_water + 1 and ids == list(range(ids[0], ids[0] + len(ids))):
             self._high_water = ids[-1]
+            self._newest = (ids[-1], _recorded_at(recordings[-1].domain_event))
         else:
             self._high_water = None
 
@@ -217,6 +265,12 @@ class CardLifecycle(MynacardTranscodings, Application[UUID]):
                     raise
                 except (IntegrityError, OperationalError) as e:
                     self._forget_loaded()
+                    if not _transient(e):
+                        raise StoreUnwritable(
+                            f"{command.COMMAND}: the event store cannot be written "
+                            f"({' '.join(str(e).split())}); nothing was recorded. Free disk space, make the "
+                            "store writable (MYNACARD_DATABASE_URL), then send the same command again"
+                        ) from None
                     prior = self._prior_result(command.command_id, digest)
                     if prior is not None:
                         return prior
@@ -241,7 +295,7 @@ class CardLifecycle(MynacardTranscodings, Application[UUID]):
         self, handler: Any, command: m.Command, digest: str
     ) -> tuple[CommandResult, list[Aggregate], CommandLogEntry]:
         """Load, act, apply the policies: everything but the save."""
-        now = to_jst(self.clock())
+        now = self._recorded_time()
         stamp = self._stamp(command, now)
         outcome = handler(Context(self, stamp, self.policies, self.holder_key), command)
         changed = self._with_consequences(outcome, stamp)
@@ -250,6 +304,40 @@ class CardLifecycle(MynacardTranscodings, Application[UUID]):
             command.command_id, command.COMMAND, digest, command.actor, now, result.model_dump(mode="json")
         )
         return result, changed, entry
+
+    def _recorded_time(self) -> datetime:
+        """R66: the recorded time of the next command — the clock, unless the clock is behind the
+        newest recorded event: within the tolerance just after that event, beyond it refused
+        (``ClockBehindLog``, nothing written). Audit replay "as known at S" relies on it."""
+        now = to_jst(self.clock())
+        if self.clock_tolerance is None:
+            return now
+        newest = self._newest_recorded_time()
+        if newest is None or now > newest:
+            return now
+        if newest - now > self.clock_tolerance:
+            raise ClockBehindLog(
+                f"R66: the clock ({now.isoformat()}) is {(newest - now).total_seconds():.3f} s behind the "
+                f"newest recorded event ({newest.isoformat()}), more than the tolerance of "
+                f"{self.clock_tolerance.total_seconds():g} s; correct the system clock (NTP) or "
+                "MYNACARD_NOW, or raise MYNACARD_CLOCK_TOLERANCE (nothing was written)"
+            )
+        return to_jst(newest + ONE_TICK)
+
+    def _newest_recorded_time(self) -> datetime | None:
+        """The recorded time of the event at the head of the log (read only when the head moved
+        since this process last saw it)."""
+        head = self._high_water or 0
+        if not head:
+            return None
+        if self._newest is not None and self._newest[0] == head:
+            return self._newest[1]
+        notes = self.recorder.select_notifications(start=head, limit=1)
+        if not notes:
+            return None
+        newest = _recorded_at(self.mapper.to_domain_event(notes[0]))
+        self._newest = (notes[0].id, newest)
+        return newest
 
     def _forget_loaded(self) -> None:
         """Drop from the cache every aggregate the failed attempt loaded (it may be half-changed).

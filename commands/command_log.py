@@ -64,12 +64,41 @@ class CommandLogEntry:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class StoreIdentity:
+    """Who a store is (made once, when the store is first opened) and which holder key it was
+    made with (a fingerprint, never the key)."""
+
+    store_id: str
+    created_at: str
+    holder_key_fingerprint: str
+
+
 class CommandLog(ABC):
-    """What the application recorder offers beside the event log."""
+    """What the application recorder offers beside the event log: the command log, and the
+    store's identity with the fingerprints of its keys (issue 8 items 1 and 3)."""
 
     @abstractmethod
     def select_command(self, command_id: UUID) -> CommandLogEntry | None:
         """The logged execution of ``command_id``, if any."""
+
+    @abstractmethod
+    def store_identity(self) -> StoreIdentity | None:
+        """The store's identity, or None for a store that has none yet."""
+
+    @abstractmethod
+    def claim_store_identity(self, identity: StoreIdentity) -> StoreIdentity:
+        """Record ``identity`` unless the store has one; the identity in force either way
+        (of processes opening a new store at once, the first one's)."""
+
+    @abstractmethod
+    def recorded_keys(self) -> dict[int, str]:
+        """Key id → fingerprint of every encryption key the store has recorded."""
+
+    @abstractmethod
+    def record_keys(self, fingerprints: dict[int, str], at: str) -> dict[int, str]:
+        """Record the fingerprints of keys not recorded yet (a recorded id is never changed);
+        every recorded key afterwards."""
 
 
 class SQLiteCommandLogRecorder(SQLiteApplicationRecorder, CommandLog):
@@ -86,7 +115,38 @@ class SQLiteCommandLogRecorder(SQLiteApplicationRecorder, CommandLog):
             "CREATE TABLE IF NOT EXISTS command_log ("
             "command_id TEXT PRIMARY KEY, command TEXT NOT NULL, digest TEXT NOT NULL, "
             "actor TEXT NOT NULL, recorded_at TEXT NOT NULL, result TEXT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS store_identity (singleton INTEGER PRIMARY KEY CHECK (singleton = 1), "
+            "store_id TEXT NOT NULL, created_at TEXT NOT NULL, holder_key_fingerprint TEXT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS store_keys ("
+            "key_id INTEGER PRIMARY KEY, fingerprint TEXT NOT NULL, recorded_at TEXT NOT NULL)",
         ]
+
+    def store_identity(self) -> StoreIdentity | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT store_id, created_at, holder_key_fingerprint FROM store_identity")
+            row = c.fetchone()
+        return StoreIdentity(*tuple(row)) if row else None
+
+    def claim_store_identity(self, identity: StoreIdentity) -> StoreIdentity:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(
+                "INSERT OR IGNORE INTO store_identity VALUES (1, ?, ?, ?)",
+                (identity.store_id, identity.created_at, identity.holder_key_fingerprint),
+            )
+        found = self.store_identity()
+        assert found is not None
+        return found
+
+    def recorded_keys(self) -> dict[int, str]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT key_id, fingerprint FROM store_keys")
+            return {int(r[0]): str(r[1]) for r in c.fetchall()}
+
+    def record_keys(self, fingerprints: dict[int, str], at: str) -> dict[int, str]:
+        with self.datastore.transaction(commit=True) as c:
+            for key_id, fingerprint in sorted(fingerprints.items()):
+                c.execute("INSERT OR IGNORE INTO store_keys VALUES (?, ?, ?)", (key_id, fingerprint, at))
+        return self.recorded_keys()
 
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -122,6 +182,30 @@ class PostgresCommandLogRecorder(PostgresApplicationRecorder, CommandLog):
         self.insert_command_statement = SQL("INSERT INTO {0}.{1} VALUES (%s,%s,%s,%s,%s,%s)").format(
             schema, table
         )
+        prefix = events_table_name.removesuffix("_events")
+        identity, keys = Identifier(f"{prefix}_store_identity"), Identifier(f"{prefix}_store_keys")
+        self.sql_create_statements.extend(
+            [
+                SQL(
+                    "CREATE TABLE IF NOT EXISTS {0}.{1} (singleton int PRIMARY KEY CHECK (singleton = 1), "
+                    "store_id text NOT NULL, created_at text NOT NULL, holder_key_fingerprint text NOT NULL)"
+                ).format(schema, identity),
+                SQL(
+                    "CREATE TABLE IF NOT EXISTS {0}.{1} (key_id bigint PRIMARY KEY, "
+                    "fingerprint text NOT NULL, recorded_at text NOT NULL)"
+                ).format(schema, keys),
+            ]
+        )
+        self.select_identity_statement = SQL(
+            "SELECT store_id, created_at, holder_key_fingerprint FROM {0}.{1}"
+        ).format(schema, identity)
+        self.claim_identity_statement = SQL(
+            "INSERT INTO {0}.{1} VALUES (1, %s, %s, %s) ON CONFLICT (singleton) DO NOTHING"
+        ).format(schema, identity)
+        self.select_keys_statement = SQL("SELECT key_id, fingerprint FROM {0}.{1}").format(schema, keys)
+        self.record_key_statement = SQL(
+            "INSERT INTO {0}.{1} VALUES (%s, %s, %s) ON CONFLICT (key_id) DO NOTHING"
+        ).format(schema, keys)
         self.select_command_statement = SQL(
             "SELECT command_id, command, digest, actor, recorded_at, result FROM {0}.{1} WHERE command_id=%s"
         ).format(schema, table)
@@ -167,6 +251,35 @@ class PostgresCommandLogRecorder(PostgresApplicationRecorder, CommandLog):
         entry: CommandLogEntry | None = kwargs.get(COMMAND_LOG_KWARG)
         if entry is not None:
             curs.execute(self.insert_command_statement, entry.row(), prepare=True)
+
+    def store_identity(self) -> StoreIdentity | None:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self.select_identity_statement)
+            row = curs.fetchone()
+        if row is None:
+            return None
+        return StoreIdentity(row["store_id"], row["created_at"], row["holder_key_fingerprint"])
+
+    def claim_store_identity(self, identity: StoreIdentity) -> StoreIdentity:
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(
+                self.claim_identity_statement,
+                (identity.store_id, identity.created_at, identity.holder_key_fingerprint),
+            )
+        found = self.store_identity()
+        assert found is not None
+        return found
+
+    def recorded_keys(self) -> dict[int, str]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self.select_keys_statement)
+            return {int(r["key_id"]): str(r["fingerprint"]) for r in curs.fetchall()}
+
+    def record_keys(self, fingerprints: dict[int, str], at: str) -> dict[int, str]:
+        with self.datastore.transaction(commit=True) as curs:
+            for key_id, fingerprint in sorted(fingerprints.items()):
+                curs.execute(self.record_key_statement, (key_id, fingerprint, at))
+        return self.recorded_keys()
 
     def select_command(self, command_id: UUID) -> CommandLogEntry | None:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:

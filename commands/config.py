@@ -13,20 +13,32 @@ policies, the system clock.
 | ``MYNACARD_NOW`` | the system clock | fix the current time (reproducible scripts) |
 | ``MYNACARD_ACTOR`` | the login name | who records commands |
 | ``MYNACARD_POLICIES__<NAME>`` | the spec's decisions | e.g. ``MYNACARD_POLICIES__FEB29_BIRTHDAY=mar1`` |
+| ``MYNACARD_CLOCK_TOLERANCE`` | 5 | seconds the clock may lag the newest recorded event (R66) |
+
+SQLite URLs: ``sqlite:////absolute/path.sqlite`` (four slashes) or ``sqlite:///name.sqlite`` /
+``sqlite:name.sqlite`` (relative: resolved against the data directory). In-memory databases and
+URLs with a host are refused: the CLI would acknowledge commands and keep nothing.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import fcntl
 import getpass
+import hashlib
 import os
+import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
 from eventsourcing.utils import get_topic
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from commands.bound_mapper import BoundMapper
@@ -36,7 +48,6 @@ from commands.crypto import (
     RingKey,
     new_key,
     parse_ring,
-    read_ring_file,
     ring_text,
     write_ring_file,
 )
@@ -46,6 +57,17 @@ from lifecycle.policies import Policies
 
 KEY_FILE = "holder.key"
 CIPHER_KEY_FILE = "cipher.keys"
+RING_LOCK_FILE = ".cipher.keys.lock"
+MAX_KEY_ID = 2**32 - 1
+"""Key ids are stored as 4 bytes in front of every ciphertext."""
+POSTGRES_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+POSTGRES_URL_PARAMETERS: dict[str, tuple[str, int, int, int]] = {
+    # name: (eventsourcing setting, default, minimum, maximum)
+    "pool_size": ("POSTGRES_POOL_SIZE", 5, 1, 100),
+    "max_overflow": ("POSTGRES_MAX_OVERFLOW", 10, 0, 1000),
+    "lock_timeout": ("POSTGRES_LOCK_TIMEOUT", 5, 0, 3600),
+    "connect_timeout": ("POSTGRES_CONNECT_TIMEOUT", 10, 1, 600),
+}
 
 
 def default_data_dir() -> Path:
@@ -66,6 +88,13 @@ class Settings(BaseSettings):
     now: InputDateTime | None = None
     actor: str | None = None
     policies: Policies = Field(default_factory=Policies)
+    clock_tolerance: float = Field(5.0, ge=0, le=3600, allow_inf_nan=False)
+    """R66: seconds the clock may lag behind the newest recorded event before writes are refused."""
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return Path(os.path.abspath(value.expanduser()))
 
     @property
     def effective_database_url(self) -> str:
@@ -86,42 +115,90 @@ class ConfigurationError(Exception):
 
 def storage_env(settings: Settings) -> dict[str, str]:
     """The eventsourcing persistence settings for the configured database URL:
-    ``sqlite:///path/file.sqlite`` or
-    ``postgresql://user:password@host:5432/dbname?schema=public&pool_size=5&max_overflow=10``."""
+    ``sqlite:////absolute/file.sqlite``, ``sqlite:///relative.sqlite`` (in the data directory) or
+    ``postgresql://user:password@host:5432/dbname?schema=mynacard&pool_size=5&max_overflow=10
+    &lock_timeout=5&connect_timeout=10``. Anything else is a ``ConfigurationError`` naming the fix."""
     url = settings.effective_database_url
-    parsed = urlparse(url)
+    try:
+        parsed = urlparse(url)
+    except ValueError as e:
+        raise ConfigurationError(f"MYNACARD_DATABASE_URL: not a URL ({e})") from None
     if parsed.scheme == "sqlite":
-        path = Path(unquote(parsed.path))
-        if url.startswith("sqlite:////"):
-            path = Path("/" + unquote(parsed.path).lstrip("/"))
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path = sqlite_path(settings, url)
+        _writable_directory(path.parent, "MYNACARD_DATABASE_URL")
         return {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": str(path),
             "APPLICATION_RECORDER_TOPIC": get_topic(SQLiteCommandLogRecorder),
         }
     if parsed.scheme in {"postgresql", "postgres"}:
-        query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
-        unknown = set(query) - {"schema", "pool_size", "max_overflow", "lock_timeout"}
-        if unknown:
-            raise ConfigurationError(f"MYNACARD_DATABASE_URL: unknown parameter {sorted(unknown)[0]!r}")
-        return {
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
-            "POSTGRES_DBNAME": unquote(parsed.path.lstrip("/")) or "postgres",
-            "POSTGRES_HOST": parsed.hostname or "localhost",
-            "POSTGRES_PORT": str(parsed.port or 5432),
-            "POSTGRES_USER": unquote(parsed.username or "") or getpass.getuser(),
-            "POSTGRES_PASSWORD": unquote(parsed.password or ""),
-            "POSTGRES_SCHEMA": query.get("schema", "public"),
-            "POSTGRES_POOL_SIZE": query.get("pool_size", "5"),
-            "POSTGRES_MAX_OVERFLOW": query.get("max_overflow", "10"),
-            "POSTGRES_LOCK_TIMEOUT": query.get("lock_timeout", "5"),
-            "APPLICATION_RECORDER_TOPIC": get_topic(PostgresCommandLogRecorder),
-        }
+        return _postgres_env(parsed.query, parsed)
     raise ConfigurationError(
-        f"MYNACARD_DATABASE_URL: unsupported scheme {parsed.scheme!r}; use sqlite:///path/to/file.sqlite "
+        f"MYNACARD_DATABASE_URL: unsupported scheme {parsed.scheme!r}; use sqlite:////path/to/file.sqlite "
         "or postgresql://user@host:5432/dbname"
     )
+
+
+def sqlite_path(settings: Settings, url: str) -> Path:
+    """The file of a ``sqlite:`` URL (issue 8 item 9): a host, an in-memory database or a URI
+    filename is refused; a relative path lies in the data directory."""
+    rest = url.removeprefix("sqlite:")
+    fix = "use sqlite:////absolute/path.sqlite or sqlite:///name.sqlite (in the data directory)"
+    if rest.startswith("//") and not rest.startswith("///"):
+        raise ConfigurationError(f"MYNACARD_DATABASE_URL: a sqlite URL has no host ({url!r}); {fix}")
+    if "?" in rest or "#" in rest:
+        raise ConfigurationError(f"MYNACARD_DATABASE_URL: a sqlite URL takes no parameters; {fix}")
+    text = unquote(rest[3:] if rest.startswith("///") else rest)
+    if not text or text.endswith("/"):
+        raise ConfigurationError(f"MYNACARD_DATABASE_URL: the sqlite URL names no file; {fix}")
+    name = Path(text).name
+    if ":memory:" in text or name.startswith("file:") or text.startswith("file:") or "mode=memory" in text:
+        raise ConfigurationError(
+            "MYNACARD_DATABASE_URL: an in-memory database keeps nothing after the command ends, "
+            f"so the CLI refuses it; {fix}"
+        )
+    path = Path(text)
+    return path if path.is_absolute() else settings.data_dir / path
+
+
+def _postgres_env(query_text: str, parsed: Any) -> dict[str, str]:
+    query = {k: v[-1] for k, v in parse_qs(query_text, keep_blank_values=True).items()}
+    unknown = set(query) - {"schema", *POSTGRES_URL_PARAMETERS}
+    if unknown:
+        raise ConfigurationError(
+            f"MYNACARD_DATABASE_URL: unknown parameter {sorted(unknown)[0]!r}; known: "
+            f"{', '.join(['schema', *POSTGRES_URL_PARAMETERS])}"
+        )
+    try:
+        port = parsed.port or 5432
+    except ValueError:
+        raise ConfigurationError(
+            "MYNACARD_DATABASE_URL: the port is not a number between 1 and 65535"
+        ) from None
+    schema = query.get("schema", "public")
+    if not POSTGRES_IDENTIFIER.fullmatch(schema):
+        raise ConfigurationError(
+            f"MYNACARD_DATABASE_URL: schema {schema!r} is not a plain PostgreSQL identifier; use lower-case "
+            "letters, digits and '_' (at most 63, not starting with a digit)"
+        )
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": unquote(parsed.path.lstrip("/")) or "postgres",
+        "POSTGRES_HOST": parsed.hostname or "localhost",
+        "POSTGRES_PORT": str(port),
+        "POSTGRES_USER": unquote(parsed.username or "") or getpass.getuser(),
+        "POSTGRES_PASSWORD": unquote(parsed.password or ""),
+        "POSTGRES_SCHEMA": schema,
+        "APPLICATION_RECORDER_TOPIC": get_topic(PostgresCommandLogRecorder),
+    }
+    for name, (setting, default, low, high) in POSTGRES_URL_PARAMETERS.items():
+        text = query.get(name, str(default))
+        if not text.isdigit() or not low <= int(text) <= high:
+            raise ConfigurationError(
+                f"MYNACARD_DATABASE_URL: {name}={text!r} is not a whole number from {low} to {high}"
+            )
+        env[setting] = str(int(text))
+    return env
 
 
 def is_postgres(env: dict[str, str]) -> bool:
@@ -138,23 +215,56 @@ def postgres_conninfo(env: dict[str, str]) -> str:
         dbname=env["POSTGRES_DBNAME"],
         user=env["POSTGRES_USER"],
         password=env["POSTGRES_PASSWORD"] or None,
-        connect_timeout="10",
+        connect_timeout=env.get("POSTGRES_CONNECT_TIMEOUT", "10"),
     )
 
 
 def prepare_storage(env: dict[str, str]) -> None:
-    """Create what the library does not: on PostgreSQL, the configured schema."""
-    if not is_postgres(env) or env.get("POSTGRES_SCHEMA", "public") == "public":
+    """Create what the library does not: the SQLite file's directory, PostgreSQL's schema. On
+    PostgreSQL one connection is tried first, so an unreachable server fails within
+    ``connect_timeout`` with the driver's own message (the library's pool would wait and hide it)."""
+    if not is_postgres(env):
+        _writable_directory(Path(env["SQLITE_DBNAME"]).parent, "MYNACARD_DATABASE_URL")
         return
     import psycopg
     from psycopg import sql
 
     try:
         with psycopg.connect(postgres_conninfo(env), autocommit=True) as conn:
-            schema = sql.Identifier(env["POSTGRES_SCHEMA"])
-            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema))
-    except psycopg.OperationalError as e:
-        raise ConfigurationError(f"MYNACARD_DATABASE_URL: cannot connect to PostgreSQL: {e}") from None
+            if env.get("POSTGRES_SCHEMA", "public") != "public":
+                schema = sql.Identifier(env["POSTGRES_SCHEMA"])
+                conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema))
+    except psycopg.Error as e:
+        reason = " ".join(str(e).split()) or type(e).__name__
+        raise ConfigurationError(
+            f"MYNACARD_DATABASE_URL: cannot use PostgreSQL at {env['POSTGRES_HOST']}:{env['POSTGRES_PORT']} "
+            f"(database {env['POSTGRES_DBNAME']!r}): {reason}; check that the server runs and the URL, "
+            "user and password are right"
+        ) from None
+
+
+def _writable_directory(path: Path, setting: str) -> None:
+    """``path`` is a directory this process can write, made if missing; else a configuration error."""
+    if path.exists() and not path.is_dir():
+        raise ConfigurationError(f"{setting}: {path} is a file, not a directory; choose a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigurationError(
+            f"{setting}: cannot create the directory {path} ({e.strerror}); choose a writable place"
+        ) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigurationError(
+            f"{setting}: the directory {path} is not writable by this user; fix its permissions or "
+            "choose another"
+        )
+
+
+def ensure_data_dir(settings: Settings) -> Path:
+    """The data directory, made on first use; a file, or a directory that cannot be written, is a
+    configuration error (issue 8 item 10)."""
+    _writable_directory(settings.data_dir, "MYNACARD_DATA_DIR")
+    return settings.data_dir
 
 
 def cipher_env(ring: list[RingKey]) -> dict[str, str]:
@@ -167,20 +277,56 @@ def cipher_env(ring: list[RingKey]) -> dict[str, str]:
     }
 
 
+def key_fingerprint(secret: bytes) -> str:
+    """What the store records of a key: a hash that identifies it and reveals nothing of it."""
+    return hashlib.sha256(b"mynacard key fingerprint/1\x00" + secret).hexdigest()[:32]
+
+
+def ring_fingerprints(ring: list[RingKey]) -> dict[int, str]:
+    return {k.key_id: key_fingerprint(base64.b64decode(k.secret)) for k in ring}
+
+
+def _read_private(path: Path) -> str | None:
+    """A key file's text (None when there is none); an unreadable one is a configuration error."""
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as e:
+        reason = e.strerror if isinstance(e, OSError) else "not text"
+        raise ConfigurationError(
+            f"{path}: cannot read the key file ({reason}); fix its permissions (owner read, 0600) "
+            "or restore it from backup"
+        ) from None
+
+
+def _checked_ring(ring: list[RingKey], where: str) -> list[RingKey]:
+    ids = [k.key_id for k in ring]
+    if any(i > MAX_KEY_ID for i in ids):
+        raise ConfigurationError(f"{where}: key ids are whole numbers below 2^32")
+    if len(set(ids)) != len(ids):
+        raise ConfigurationError(f"{where}: a key id appears twice; every key has its own id")
+    return ring
+
+
 def key_ring(settings: Settings) -> list[RingKey] | None:
     """The encryption key ring: ``MYNACARD_CIPHER_KEYS`` or the ring file in the data directory
     (None when neither exists yet: the caller creates it for an empty store only)."""
     if settings.cipher_keys is not None:
         try:
-            return parse_ring(settings.cipher_keys.get_secret_value())
-        except ValueError as e:
+            ring = parse_ring(settings.cipher_keys.get_secret_value())
+        except (ValueError, binascii.Error) as e:
             raise ConfigurationError(f"MYNACARD_CIPHER_KEYS: {e}") from None
+        return _checked_ring(ring, "MYNACARD_CIPHER_KEYS")
+    path = settings.data_dir / CIPHER_KEY_FILE
+    text = _read_private(path)
+    if text is None:
+        return None
     try:
-        return read_ring_file(settings.data_dir / CIPHER_KEY_FILE)
-    except ValueError as e:
-        raise ConfigurationError(
-            f"{settings.data_dir / CIPHER_KEY_FILE}: {e}; restore it from backup"
-        ) from None
+        ring = parse_ring(text)
+    except (ValueError, binascii.Error) as e:
+        raise ConfigurationError(f"{path}: {e}; restore it from backup") from None
+    return _checked_ring(ring, str(path))
 
 
 def create_key_ring(settings: Settings) -> list[RingKey]:
@@ -193,17 +339,34 @@ def create_key_ring(settings: Settings) -> list[RingKey]:
     return found
 
 
-def rotate_key(settings: Settings) -> RingKey:
-    """Add a new key to the ring file: new events use it; old ones stay readable."""
+@contextmanager
+def ring_lock(settings: Settings) -> Iterator[None]:
+    """Serialise changes of the ring file (issue 8 item 1): an exclusive ``flock`` on a lock file
+    in the data directory, released when the holder ends, however it ends."""
+    path = ensure_data_dir(settings) / RING_LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def rotate_key(settings: Settings, recorded_ids: Callable[[], set[int]] = set) -> RingKey:
+    """Add a new key to the ring file: new events use it; old ones stay readable. Rotations are
+    serialised by ``ring_lock``; the new id follows every id in the ring and every id the store
+    has recorded (``recorded_ids``), so an id is never reused."""
     if settings.cipher_keys is not None:
         raise ConfigurationError(
             "the key ring comes from MYNACARD_CIPHER_KEYS: append a key there ('id:base64', newest last)"
         )
-    ring = key_ring(settings)
-    if ring is None:
-        raise ConfigurationError("there is no key ring yet: it is created with the first event")
-    key = new_key(ring)
-    write_ring_file(settings.data_dir / CIPHER_KEY_FILE, [*ring, key])
+    with ring_lock(settings):
+        ring = key_ring(settings)
+        if ring is None:
+            raise ConfigurationError("there is no key ring yet: it is created with the first event")
+        taken = [*ring, *(RingKey(i, "") for i in recorded_ids())]
+        key = new_key(taken)
+        write_ring_file(settings.data_dir / CIPHER_KEY_FILE, [*ring, key])
     return key
 
 
@@ -224,8 +387,9 @@ def view_env(settings: Settings, projection: str) -> dict[str, str]:
     return view
 
 
-def holder_key(settings: Settings) -> bytes:
-    """The key of the holder hash: from configuration, else a key file made on first use (0600)."""
+def configured_holder_key(settings: Settings) -> bytes | None:
+    """The key of the holder hash from ``MYNACARD_HOLDER_KEY`` or the key file; None when
+    neither exists (only a new store may then make one: ``create_holder_key``)."""
     if settings.holder_key is not None:
         try:
             key = bytes.fromhex(settings.holder_key.get_secret_value())
@@ -235,11 +399,11 @@ def holder_key(settings: Settings) -> bytes:
             raise ConfigurationError("MYNACARD_HOLDER_KEY: the key has at least 16 bytes (32 hex digits)")
         return key
     path = settings.data_dir / KEY_FILE
-    if not path.exists():
-        create_exclusively(path, secrets.token_hex(32) + "\n")
-    text = path.read_text().strip()
+    text = _read_private(path)
+    if text is None:
+        return None
     try:
-        key = bytes.fromhex(text)
+        key = bytes.fromhex(text.strip())
     except ValueError:
         raise ConfigurationError(f"{path}: not a hex key; restore it from backup") from None
     if len(key) < 16:
@@ -247,6 +411,19 @@ def holder_key(settings: Settings) -> bytes:
             f"{path}: the key has {len(key)} bytes (at least 16); restore it from backup"
         )
     return key
+
+
+def create_holder_key(settings: Settings) -> bytes:
+    """A new holder key file (0600); of processes making it at once, the first one's wins."""
+    create_exclusively(ensure_data_dir(settings) / KEY_FILE, secrets.token_hex(32) + "\n")
+    key = configured_holder_key(settings)
+    assert key is not None
+    return key
+
+
+def holder_key(settings: Settings) -> bytes:
+    """The key of the holder hash: from configuration, else a key file made on first use (0600)."""
+    return configured_holder_key(settings) or create_holder_key(settings)
 
 
 def clock_for(settings: Settings) -> Callable[[], datetime] | None:

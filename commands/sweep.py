@@ -5,6 +5,8 @@ R28), uncollected cards (R13 with D11), stay expiry (R22, R31), and expiry notic
 Each card is one ``lapse`` command whose id is derived from (card, day): running the same sweep
 again answers every card from the command log and records nothing; an interrupted sweep,
 run again, skips what was done and finishes the rest. The card itself decides what is due.
+Whoever runs it again (another actor) gets the same no-op (issue 8 item 8): the sweep of a
+(card, day) is one fact, whoever asked for it.
 """
 
 from __future__ import annotations
@@ -15,14 +17,36 @@ from datetime import date
 from uuid import UUID, uuid5
 
 from commands import models as m
-from commands.application import CardLifecycle
-from commands.errors import InputError
+from commands.application import CardLifecycle, CommandResult
+from commands.errors import CommandIdReused, InputError
 from lifecycle.calendar import jst_date
 from lifecycle.identifiers import NAMESPACE
 
 
 def sweep_command_id(card_id: UUID, until: date) -> UUID:
     return uuid5(NAMESPACE, f"sweep/{card_id}/{until.isoformat()}")
+
+
+def _already_swept(app: CardLifecycle, command_id: UUID) -> CommandResult | None:
+    """The first result of this (card, day)'s sweep, whoever ran it (its digest covers the actor)."""
+    entry = app.command_log.select_command(command_id)
+    if entry is None or entry.command != m.RecordLapses.COMMAND:
+        return None
+    return CommandResult.model_validate(entry.result).model_copy(update={"duplicate": True})
+
+
+def _sweep_card(
+    app: CardLifecycle, command_id: UUID, card_id: UUID, until: date, actor: str
+) -> CommandResult:
+    command = m.RecordLapses(command_id=command_id, actor=actor, card=str(card_id), until=until)
+    try:
+        return app.execute(command)
+    except CommandIdReused:
+        # Another actor's sweep of the same (card, day) committed between the check and the run.
+        done = _already_swept(app, command_id)
+        if done is None:
+            raise
+        return done
 
 
 @dataclass
@@ -59,11 +83,8 @@ def sweep(
     report = SweepReport(until)
     for card_id in sorted(set(card_ids)):
         report.cards_checked += 1
-        result = app.execute(
-            m.RecordLapses(
-                command_id=sweep_command_id(card_id, until), actor=actor, card=str(card_id), until=until
-            )
-        )
+        command_id = sweep_command_id(card_id, until)
+        result = _already_swept(app, command_id) or _sweep_card(app, command_id, card_id, until, actor)
         if result.duplicate:
             report.already_done += 1
         else:

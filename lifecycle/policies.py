@@ -28,6 +28,10 @@ ADULT_LINE_CHANGE = (2022, 4, 1)
 """R05: applications accepted by J-LIS on or after 2022-04-01 use the age line 18, before it 20."""
 
 
+MIN_UNCOLLECTED_MONTHS, MAX_UNCOLLECTED_MONTHS = 1, 120
+"""D11's range: a period beyond 10 years would outlive the card it applies to."""
+
+
 @dataclass(frozen=True, slots=True)
 class Policies:
     """The service's policy settings, with the spec's defaults (spec §Decisions)."""
@@ -52,8 +56,12 @@ class Policies:
     """D11: ... or this many months after a reminder, whichever is later."""
 
     def __post_init__(self) -> None:
-        if self.uncollected_months_after_notice < 1 or self.uncollected_months_after_reminder < 1:
-            raise ValueError("D11: the uncollected-card periods are whole months, at least 1")
+        for months in (self.uncollected_months_after_notice, self.uncollected_months_after_reminder):
+            if not MIN_UNCOLLECTED_MONTHS <= months <= MAX_UNCOLLECTED_MONTHS:
+                raise ValueError(
+                    f"D11: the uncollected-card periods are whole months from {MIN_UNCOLLECTED_MONTHS} "
+                    f"to {MAX_UNCOLLECTED_MONTHS}"
+                )
 
     def as_dict(self) -> dict[str, object]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -17,6 +17,7 @@ from typing import Any
 
 from eventsourcing.persistence import MapperDeserialisationError
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from commands import certificate_models as cm
 from commands import models as m
@@ -105,7 +106,20 @@ def _settings(ns: argparse.Namespace) -> Settings:
         return Settings(**overrides)
     except ValidationError as e:
         issues = InputError.from_validation(e).issues
-        raise ConfigurationError("; ".join(f"{i.field}: {i.message}" for i in issues)) from None
+        raise ConfigurationError(
+            "; ".join(f"{_setting_name(i.field)}: {i.message}" for i in issues)
+        ) from None
+    except SettingsError as e:
+        # e.g. MYNACARD_POLICIES=notjson: pydantic-settings cannot parse a complex value.
+        raise ConfigurationError(
+            f"{e}; give MYNACARD_POLICIES as a JSON object, or set one policy with "
+            "MYNACARD_POLICIES__<NAME>=value ('mynacard policies' lists them)"
+        ) from None
+
+
+def _setting_name(field: str) -> str:
+    """``policies.feb29_birthday`` → ``MYNACARD_POLICIES__FEB29_BIRTHDAY``."""
+    return "MYNACARD_" + "__".join(part.upper() for part in field.split("."))
 
 
 def _command_runner(model: type[m.Command], options: list[Option]) -> Runner:

@@ -14,14 +14,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import takewhile
 from typing import Any, Protocol
 from uuid import UUID
+
+from eventsourcing.domain import OriginatorIDError, OriginatorVersionError
+from eventsourcing.persistence import MapperDeserialisationError
+from eventsourcing.utils import TopicError
 
 from lifecycle import card_events as ev
 from lifecycle.card import Card
 from lifecycle.certificate import Certificate, Validity
 from lifecycle.certificate_validity import certificate_validity
 from lifecycle.identifiers import certificate_id_for
+from storage.integrity import StoreIntegrityError, TamperingDetected
 
 
 class EventSource(Protocol):
@@ -31,18 +37,34 @@ class EventSource(Protocol):
 
 
 def known_events(source: EventSource, aggregate_id: UUID, known_at: datetime | None) -> list[Any]:
-    """The aggregate's events recorded up to ``known_at`` (all of them when None)."""
-    events = list(source.get(aggregate_id))
+    """The aggregate's events recorded up to ``known_at`` (all of them when None): the longest
+    run of its versions, from the first, recorded by then. R66 makes recorded times grow with
+    the log; on a log written before R66 with a clock that went back, an event recorded by S
+    after one recorded later is left out with it, so the fold never has a gap (issue 8 item 7)."""
+    try:
+        events = list(source.get(aggregate_id))
+    except (TopicError, MapperDeserialisationError) as e:
+        if isinstance(e, TamperingDetected):
+            raise
+        raise StoreIntegrityError(f"the events of aggregate {aggregate_id} cannot be read: {e}") from None
     if known_at is None:
         return events
-    return [e for e in events if e.timestamp <= known_at]
+    return list(takewhile(lambda e: e.timestamp <= known_at, events))
 
 
 def fold(events: Iterable[Any]) -> Any:
-    """The aggregate the events make (None before its first event)."""
+    """The aggregate the events make (None before its first event). A gap or a repeat in the
+    versions (a row deleted or duplicated behind the service) is a ``StoreIntegrityError``."""
     aggregate: Any = None
     for e in events:
-        aggregate = e.mutate(aggregate)
+        try:
+            aggregate = e.mutate(aggregate)
+        except (OriginatorVersionError, OriginatorIDError, AssertionError) as error:
+            raise StoreIntegrityError(
+                f"aggregate {e.originator_id}: version {e.originator_version} does not follow "
+                f"version {getattr(aggregate, 'version', 0)} ({type(error).__name__}): an event was "
+                "deleted, duplicated or moved; run 'mynacard verify'"
+            ) from None
     return aggregate
 
 

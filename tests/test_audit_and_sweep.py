@@ -80,6 +80,9 @@ def data_dir(tmp_path: Path) -> Iterator[DataDir]:
     app = open_lifecycle(backend.settings(tmp_path))
     clock = Clock("2024-05-01T09:00")
     app.clock = clock
+    # The fixture writes stories whose recorded times it sets, card after card (each from its own
+    # past), so R66's guard is off for it; the CLI calls of the tests run with it on.
+    app.clock_tolerance = None
     yield DataDir(tmp_path, app, clock)
     app.close()
 
