@@ -42,7 +42,7 @@ from commands import certificate_models as cm
 from commands import models as m
 from commands.application import CardLifecycle, CommandResult, RecordedEvent
 from commands.config import CIPHER_KEY_FILE, ConfigurationError, Settings, cipher_env, storage_env
-from commands.crypto import MAGIC, CipherKeyError, RingKey, new_key, parse_ring, read_ring_file
+from commands.crypto import BOUND_MAGIC, CipherKeyError, RingKey, new_key, parse_ring, read_ring_file
 from commands.service import open_lifecycle
 from mynacard.wiring import open_read_side
 from projections.read_side import ReadSide
@@ -65,8 +65,9 @@ ACTOR = "clerk-crypto-3"
 
 
 def key_id_of(state: bytes) -> int:
-    """The key id of an encrypted payload (``MK`` + 4-byte id + AES-GCM)."""
-    assert state[:2] == MAGIC, state[:16]
+    """The key id of an encrypted payload (``MB`` + 4-byte id + key check + AES-GCM): every payload
+    written today is bound to its row (issue 8 item 6, tests/test_payload_binding.py)."""
+    assert state[:2] == BOUND_MAGIC, state[:16]
     return int.from_bytes(state[2:6], "big")
 
 
@@ -452,7 +453,12 @@ def test_identity_and_privacy_another_key_ring_on_the_command_line_exits_6_namin
         assert error["kind"] == "configuration", error
         text = f"{error['message']} {error.get('hint', '')}"
         assert "key ring" in text, error
-        assert "does not open" in error["message"] or "not in the configured key ring" in error["message"]
+        # The store's recorded key fingerprints (issue 8 item 3) name the wrong key at open;
+        # below them, the payloads' key check does ("does not open").
+        assert any(
+            words in error["message"]
+            for words in ("does not open", "not in the configured key ring", "this store recorded")
+        ), error
         for _, secret in secrets_in_clear():
             assert secret.decode("utf-8", "replace") not in run.stderr
 
@@ -539,7 +545,7 @@ def test_rotate_key_new_events_carry_the_new_key_old_ones_still_read_and_verify_
     assert [key_id_of(state) for _, _, state in before] == [1] * len(before)
     assert [key_id_of(state) for _, _, state in new] == [2] * len(new)
     for _, _, state in new:
-        assert state[:6] == MAGIC + (2).to_bytes(4, "big")
+        assert state[:6] == BOUND_MAGIC + (2).to_bytes(4, "big")
 
     # Every event reads, old and new; the read side catches up and verifies clean.
     for n in plain_app(opened, settings).recorder.select_notifications(1, 100_000):
