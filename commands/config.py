@@ -44,6 +44,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from commands.bound_mapper import BoundMapper
 from commands.command_log import PostgresCommandLogRecorder, SQLiteCommandLogRecorder
 from commands.crypto import (
+    RING_FILE_SETTING,
     KeyRingCipher,
     RingKey,
     new_key,
@@ -267,14 +268,23 @@ def ensure_data_dir(settings: Settings) -> Path:
     return settings.data_dir
 
 
-def cipher_env(ring: list[RingKey]) -> dict[str, str]:
-    """Compress, then encrypt with the key ring (the library's mapper order)."""
-    return {
+def cipher_env(ring: list[RingKey], ring_file: Path | None = None) -> dict[str, str]:
+    """Compress, then encrypt with the key ring (the library's mapper order); with the ring's
+    file, a key another process adds later is found when a payload names it."""
+    env = {
         "CIPHER_TOPIC": get_topic(KeyRingCipher),
         "CIPHER_KEY": ",".join(k.text() for k in ring),
         "COMPRESSOR_TOPIC": "eventsourcing.compressor:ZlibCompressor",
         "MAPPER_TOPIC": get_topic(BoundMapper),
     }
+    if ring_file is not None:
+        env[RING_FILE_SETTING] = str(ring_file)
+    return env
+
+
+def ring_file(settings: Settings) -> Path | None:
+    """The ring's file, unless the ring comes from ``MYNACARD_CIPHER_KEYS``."""
+    return None if settings.cipher_keys is not None else settings.data_dir / CIPHER_KEY_FILE
 
 
 def key_fingerprint(secret: bytes) -> str:

@@ -173,6 +173,10 @@ class _RingEntry:
         )
 
 
+RING_FILE_SETTING = "MYNACARD_RING_FILE"
+"""The cipher's setting naming the ring file (absent when the ring comes from the environment)."""
+
+
 class KeyRingCipher(Cipher):
     """AES-GCM with a ring of keys (``CIPHER_KEY`` = the ring, newest last).
 
@@ -188,6 +192,23 @@ class KeyRingCipher(Cipher):
         keys = parse_ring(ring)
         self._keys = {k.key_id: _RingEntry(k) for k in keys}
         self._current = self._keys[keys[-1].key_id]
+        ring_file = environment.get(RING_FILE_SETTING)
+        self._ring_file = Path(ring_file) if ring_file else None
+        """Where a key added by another process's ``rotate-key`` can be found (issue 8 item 1)."""
+
+    def _entry(self, key_id: int) -> _RingEntry | None:
+        """The ring's key ``key_id``; an id this process has not seen may have been added by a
+        rotation since it started: the ring file is read again (known ids are never replaced)."""
+        entry = self._keys.get(key_id)
+        if entry is None and self._ring_file is not None:
+            try:
+                added = read_ring_file(self._ring_file) or []
+            except (OSError, ValueError):
+                added = []
+            for key in added:
+                self._keys.setdefault(key.key_id, _RingEntry(key))
+            entry = self._keys.get(key_id)
+        return entry
 
     @property
     def current_key_id(self) -> int:
@@ -207,7 +228,7 @@ class KeyRingCipher(Cipher):
         if len(ciphertext) < header:
             raise PayloadAuthenticationError("the payload is truncated", None, bound=bound)
         key_id = int.from_bytes(ciphertext[2 : 2 + KEY_ID_BYTES], "big")
-        entry = self._keys.get(key_id)
+        entry = self._entry(key_id)
         if entry is None:
             raise CipherKeyError(
                 f"a stored payload was encrypted with key {key_id}, which is not in the configured key ring"

@@ -32,6 +32,7 @@ from commands.config import (
     key_fingerprint,
     key_ring,
     prepare_storage,
+    ring_file,
     ring_fingerprints,
     storage_env,
 )
@@ -50,20 +51,34 @@ def open_lifecycle(settings: Settings | None = None) -> CardLifecycle:
     ring = key_ring(settings)
     if key is None or ring is None:
         key, ring = _first_keys(settings, env, key, ring)
-    app = CardLifecycle(
-        env={**env, **cipher_env(ring)},
-        holder_key=key,
-        policies=settings.policies,
-        clock=clock_for(settings) or system_clock,
-        clock_tolerance=timedelta(seconds=settings.clock_tolerance),
-    )
-    try:
-        bind_to_store(app.command_log, settings, key, ring)
-        check_key_ring(app)
-    except BaseException:
-        app.close()
-        raise
-    return app
+    for attempt in range(3):
+        app = CardLifecycle(
+            env={**env, **cipher_env(ring, ring_file(settings))},
+            holder_key=key,
+            policies=settings.policies,
+            clock=clock_for(settings) or system_clock,
+            clock_tolerance=timedelta(seconds=settings.clock_tolerance),
+        )
+        try:
+            bind_to_store(app.command_log, settings, key, ring)
+            check_key_ring(app)
+        except RingBehindStore:
+            app.close()
+            # A rotation by another process recorded a key after this one read the ring.
+            newer = key_ring(settings)
+            if attempt == 2 or newer is None or newer == ring:
+                raise
+            ring = newer
+            continue
+        except BaseException:
+            app.close()
+            raise
+        return app
+    raise AssertionError("unreachable")
+
+
+class RingBehindStore(ConfigurationError):
+    """The ring lacks a key the store recorded (lost, or added since the ring was read)."""
 
 
 def _first_keys(
@@ -135,7 +150,7 @@ def bind_to_store(
             )
     missing = sorted(set(recorded) - set(fingerprints))
     if missing:
-        raise ConfigurationError(
+        raise RingBehindStore(
             f"the key ring ({source}) lacks key {', '.join(map(str, missing))}, which this store recorded "
             "(events may be encrypted with it): restore the ring from backup (nothing was written)"
         )

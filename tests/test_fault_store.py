@@ -130,6 +130,29 @@ def test_concurrent_rotations_interleaved_with_writers_lose_no_key(store: Path) 
         app.close()
 
 
+def test_a_process_started_before_a_rotation_reads_events_written_with_the_new_key(store: Path) -> None:
+    """Issue 8 item 1: a long-running process holds the ring it read at start; a key another
+    process's rotation added is found in the ring file when an event names it."""
+    from commands.config import rotate_key
+
+    settings = backend.settings(store)
+    early = open_lifecycle(settings)
+    try:
+        key = rotate_key(settings)
+        late = open_lifecycle(settings)
+        late.clock = Clock(NOW)
+        story = Story(late, late.clock, my_number_=my_number(21))  # type: ignore[arg-type]
+        story.apply(NOW, photo_taken_on="2025-05-01")
+        late.close()
+        head = early.recorder.max_notification_id()
+        assert head is not None
+        (note,) = early.recorder.select_notifications(start=head, limit=1)
+        assert note.state[2:6] == key.key_id.to_bytes(4, "big")
+        assert early.mapper.to_domain_event(note).originator_id == note.originator_id
+    finally:
+        early.close()
+
+
 def test_a_ring_that_lost_a_key_the_store_recorded_is_refused(store: Path) -> None:
     """Issue 8 item 1: a key that events were written with can never disappear: a ring without it
     is a configuration error (exit 6) that names the key, and nothing is written."""
