@@ -22,11 +22,12 @@ from commands import models as m
 from commands.application import CardLifecycle
 from commands.service import open_lifecycle
 from mynacard.wiring import open_checkpoints
+from projections import subscriptions
 from projections.events import EVENT_SCHEMA, event_to_dict
-from projections.subscriptions import DurableConsumer, follow
+from projections.subscriptions import CheckpointNotInLog, ConsumerBusy, DurableConsumer, follow
 from tests import backend
 from tests.backend import settings as settings_for
-from tests.support import Clock, Story, my_number
+from tests.support import KEY, Clock, Story, my_number
 
 DOCS = Path(__file__).parent.parent / "docs" / "events.md"
 WAIT = 20.0  # seconds: an upper bound, never a synchronisation
@@ -172,6 +173,59 @@ def test_a_durable_consumer_resumes_from_its_checkpoint_after_its_handler_died(
     )
 
 
+def test_a_checkpoint_is_bound_to_the_log_it_acknowledged(
+    app: CardLifecycle, clock: Clock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """issue 8 item 4: a checkpoint remembers the events it acknowledged; read against another
+    store (or a log that holds another event there) it is refused with ``CheckpointNotInLog``,
+    nothing delivered and nothing acknowledged, until ``reset_to``. One reader per name (item 10)."""
+    monkeypatch.setattr(subscriptions, "FINGERPRINT_HISTORY", 4)
+    some_cards(app, clock, 9_325_001)
+    ids = log_ids(app)
+    settings = settings_for(tmp_path)
+    consumer = DurableConsumer("mailing", open_checkpoints(settings), app.recorder, app.mapper)
+    assert consumer.run(lambda p, e: None, limit=8) == 8
+    assert consumer.position == consumer.check() == ids[7]
+    assert [p for p, _ in consumer.store.fingerprints("mailing")] == ids[7:3:-1], "the newest 4 kept"
+
+    other_clock = Clock()
+    other = CardLifecycle(env=backend.event_store_env(tmp_path, "other"), holder_key=KEY, clock=other_clock)
+    try:
+        some_cards(other, other_clock, 9_326_001)
+        assert log_ids(other)[-1] >= ids[7]
+        elsewhere = DurableConsumer("mailing", open_checkpoints(settings), other.recorder, other.mapper)
+        delivered: list[int] = []
+        for attempt in (
+            elsewhere.check,
+            lambda: elsewhere.run(lambda p, e: delivered.append(p)),
+            elsewhere.pending,
+            lambda: elsewhere.acknowledge(log_ids(other)[-1]),
+        ):
+            with pytest.raises(CheckpointNotInLog) as info:
+                attempt()
+            assert info.value.reason == f"the log holds another event at position {ids[7]}"
+            assert (info.value.checkpoint, info.value.resume_from) == (ids[7], 0)
+        assert delivered == []
+        assert elsewhere.position == ids[7]
+        assert "--reset-to 0" in info.value.advice()
+        elsewhere.reset_to(0)
+        assert elsewhere.run(lambda p, e: delivered.append(p)) == len(log_ids(other))
+        assert delivered == log_ids(other)
+    finally:
+        other.close()
+
+    with consumer.lease():
+        with (
+            pytest.raises(ConsumerBusy),
+            DurableConsumer("mailing", open_checkpoints(settings), app.recorder, app.mapper).lease(),
+        ):
+            pass
+        with DurableConsumer("crl-push", open_checkpoints(settings), app.recorder, app.mapper).lease():
+            pass
+    with consumer.lease():
+        pass
+
+
 def _counts(items: list[int]) -> dict[int, int]:
     out: dict[int, int] = {}
     for i in items:
@@ -191,6 +245,7 @@ def data_dir(tmp_path: Path) -> Iterator[tuple[Path, CardLifecycle, Clock]]:
     app = open_lifecycle(backend.settings(tmp_path))
     clock = Clock("2020-05-01T09:00")
     app.clock = clock
+    app.clock_tolerance = None  # the stories set the clock per card (R66's guard is for the CLI)
     yield tmp_path, app, clock
     app.close()
 
@@ -230,7 +285,29 @@ class Lines:
             out.append(json.loads(line))
 
 
-def test_a_consumer_killed_with_sigkill_resumes_in_order(data_dir: tuple[Path, CardLifecycle, Clock]) -> None:
+def events_cli(path: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``mynacard events ARGS`` in a process of its own, on the test's store."""
+    return subprocess.run(
+        [sys.executable, "-m", "mynacard", "events", *args],
+        env=clean_env(path),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+    )
+
+
+def positions_of(done: subprocess.CompletedProcess[str]) -> list[int]:
+    assert done.returncode == 0, done.stderr
+    return [json.loads(line)["position"] for line in done.stdout.splitlines()]
+
+
+def test_a_consumer_killed_with_sigkill_resumes_after_its_last_acknowledgement(
+    data_dir: tuple[Path, CardLifecycle, Clock],
+) -> None:
+    """issue 8 item 2: reading never moves a consumer's checkpoint, only ``--ack`` does. A reader
+    killed with SIGKILL resumes after the last acknowledged position: what it printed that nobody
+    acknowledged is delivered again (at-least-once), in order, nothing skipped."""
     path, app, clock = data_dir
     stories = some_cards(app, clock, 9_330_001)
     initial = log_ids(app)
@@ -247,10 +324,13 @@ def test_a_consumer_killed_with_sigkill_resumes_in_order(data_dir: tuple[Path, C
         lines = Lines(process)
         got = [lines.next() for _ in initial]
         assert [e["position"] for e in got] == initial
+        # The downstream acknowledges the fifth line while the reader runs (no lease needed).
+        acked = events_cli(path, "--consumer", "relying-party", "--ack", str(initial[4]))
+        assert acked.returncode == 0, acked.stderr
         # Written while it follows; it is killed after reading two of them.
         suspend_and_lift(stories[0], "2021-01-01")
         got += [lines.next(), lines.next()]
-        process.kill()  # SIGKILL: no cleanup, no last checkpoint
+        process.kill()  # SIGKILL: no cleanup
         assert process.wait(WAIT) == -9
         got += lines.rest()
     finally:
@@ -258,21 +338,114 @@ def test_a_consumer_killed_with_sigkill_resumes_in_order(data_dir: tuple[Path, C
             process.kill()
             process.wait(WAIT)
     first = [e["position"] for e in got]
-    assert first == sorted(set(first))
     assert first == log_ids(app)[: len(first)]
 
     suspend_and_lift(stories[1], "2021-02-01")
-    restarted = subprocess.run(
-        [*command, "--json"], env=clean_env(path), capture_output=True, text=True, check=False, timeout=120
-    )
-    assert restarted.returncode == 0, restarted.stderr
-    second = [json.loads(line)["position"] for line in restarted.stdout.splitlines()]
+    second = positions_of(events_cli(path, "--consumer", "relying-party", "--json"))
     everything = log_ids(app)
-    assert second == sorted(set(second))
-    # In order across the kill; at most the event in flight at the kill is delivered twice.
-    assert second[0] in {first[-1], everything[everything.index(first[-1]) + 1]}
+    # Everything after the acknowledged position, again, in order: nothing skipped.
+    assert second == [p for p in everything if p > initial[4]]
     assert sorted(set(first) | set(second)) == everything
-    assert set(first) & set(second) <= {first[-1]}
+    # Reading did not move the checkpoint: the next reader gets the same events.
+    assert positions_of(events_cli(path, "--consumer", "relying-party", "--json")) == second
+
+
+def test_acknowledgements_are_monotonic_and_name_positions_of_the_log(
+    data_dir: tuple[Path, CardLifecycle, Clock],
+) -> None:
+    """issue 8 item 2: ``--ack N`` moves the checkpoint forward only (an ack at or below it is a
+    no-op that exits 0 and says so); it takes the event's JSON line too; an ack beyond the log is
+    bad input (exit 2, naming ``--ack``); ``--reset-to N`` moves it anywhere in the log."""
+    path, app, clock = data_dir
+    some_cards(app, clock, 9_333_001)
+    ids = log_ids(app)
+    consumer = ("--consumer", "crl-push")
+
+    def ack(value: str, *extra: str) -> subprocess.CompletedProcess[str]:
+        return events_cli(path, *consumer, "--ack", value, *extra)
+
+    def moved(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+        assert done.returncode == 0, done.stderr
+        answer: dict[str, Any] = json.loads(done.stdout)
+        return answer
+
+    assert moved(ack(str(ids[5]), "--json")) == {
+        "consumer": "crl-push",
+        "action": "ack",
+        "requested": ids[5],
+        "previous": 0,
+        "checkpoint": ids[5],
+        "changed": True,
+        "log_head": ids[-1],
+    }
+    for older in (ids[3], ids[5], 0):
+        late = ack(str(older))
+        assert late.returncode == 0, late.stderr
+        assert "already acknowledged" in late.stdout and "nothing changed" in late.stdout
+    assert moved(ack(str(ids[3]), "--json"))["checkpoint"] == ids[5]
+    # Reading starts after the acknowledged position, and does not move it.
+    assert positions_of(events_cli(path, *consumer, "--json")) == ids[6:]
+    assert positions_of(events_cli(path, *consumer, "--json", "--limit", "2")) == ids[6:8]
+
+    # The JSON line itself acknowledges its position.
+    line = events_cli(path, "--after", str(ids[7]), "--limit", "1", "--json").stdout.strip()
+    assert moved(ack(line, "--json"))["checkpoint"] == ids[8]
+    assert positions_of(events_cli(path, *consumer, "--json")) == ids[9:]
+
+    for beyond in (str(ids[-1] + 1), "99999999999999999999", "-1", "not-a-position", '{"type": "Applied"}'):
+        refused = ack(beyond, "--json")
+        assert refused.returncode == 2, (beyond, refused.stdout, refused.stderr)
+        assert json.loads(refused.stderr)["error"]["issues"][0]["field"] == "--ack"
+    assert moved(ack("0", "--json"))["checkpoint"] == ids[8]
+
+    # --reset-to: backwards too (the recovery after a restored store), within the log.
+    back = moved(events_cli(path, *consumer, "--reset-to", str(ids[2]), "--json"))
+    assert (back["previous"], back["checkpoint"], back["changed"]) == (ids[8], ids[2], True)
+    assert positions_of(events_cli(path, *consumer, "--json")) == ids[3:]
+    for bad in (str(ids[-1] + 1), "-3"):
+        refused = events_cli(path, *consumer, "--reset-to", bad)
+        assert refused.returncode == 2, refused.stderr
+        assert "--reset-to" in refused.stderr
+    assert moved(events_cli(path, *consumer, "--reset-to", "0", "--json"))["checkpoint"] == 0
+    assert positions_of(events_cli(path, *consumer, "--json")) == ids
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (("--after", "99999999999999999999"), "--after"),
+        (("--after", "-1"), "--after"),
+        (("--follow", "--interval", "inf"), "--interval"),
+        (("--follow", "--interval", "nan"), "--interval"),
+        (("--follow", "--interval", "0"), "--interval"),
+        (("--follow", "--interval", "-1"), "--interval"),
+        (("--follow", "--interval", "1e9"), "--interval"),
+        (("--limit", "0"), "--limit"),
+        (("--limit", "-5"), "--limit"),
+        (("--consumer", ""), "--consumer"),
+        (("--consumer", "   "), "--consumer"),
+        (("--consumer", "mail\x07ing"), "--consumer"),
+        (("--consumer", " mailing"), "--consumer"),
+        (("--consumer", "x" * 300), "--consumer"),
+        (("--consumer", "__migration__"), "--consumer"),
+        (("--consumer", "mailing", "--after", "3"), "--after"),
+        (("--ack", "3"), "--ack"),
+        (("--consumer", "mailing", "--ack", "3", "--follow"), "--ack"),
+        (("--consumer", "mailing", "--reset-to", "99999999999999999999"), "--reset-to"),
+    ],
+    ids=lambda v: repr(v)[:40] if isinstance(v, tuple) else str(v),
+)
+def test_bad_events_options_exit_2_naming_the_option(
+    tmp_path: Path, args: tuple[str, ...], option: str
+) -> None:
+    """issue 8 item 10: out-of-range positions, intervals and limits, and unusable consumer names
+    are bad input (exit 2, naming the option), never a traceback, a hang or a silent default."""
+    done = events_cli(tmp_path, *args, "--json", timeout=30)  # (a follower that never ends: a failure)
+    assert done.returncode == 2, (done.returncode, done.stdout[:300], done.stderr[-600:])
+    assert "Traceback" not in done.stderr
+    error = json.loads(done.stderr)["error"]
+    assert error["kind"] == "bad_input"
+    assert [i["field"] for i in error["issues"]] == [option]
 
 
 def test_events_follow_after_a_position_prints_new_events_as_they_come(
