@@ -11,12 +11,14 @@ from contextlib import contextmanager, suppress
 from datetime import date, datetime
 from typing import Any
 
+from eventsourcing.domain import OriginatorVersionError
+from eventsourcing.utils import TopicError
 from pydantic import TypeAdapter, ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from commands.application import CardLifecycle
-from commands.config import Settings, rotate_key
+from commands.config import ConfigurationError, Settings, rotate_key
 from commands.dates import parse_date, parse_datetime
 from commands.errors import InputError, NotFound
 from commands.fields import CardRef, MyNumber
@@ -31,8 +33,10 @@ from projections.audit import card_as_known_at, certificates_as_known_at, known_
 from projections.certificates import certificate_status
 from projections.events import event_to_dict
 from projections.read_side import ReadSide
+from projections.runner import ViewAheadOfLog
 from projections.status import card_status
 from projections.verify import verify
+from storage.integrity import StoreIntegrityError
 
 EXIT_OK, EXIT_DIFFERENCES = 0, 7
 
@@ -82,6 +86,38 @@ def _progress(description: str, total: int | None, enabled: bool) -> Iterator[Ca
         yield lambda n: bar.advance(task, n)
 
 
+@contextmanager
+def _views_on_this_log() -> Iterator[None]:
+    """A view that does not stand on this event store's log (an older store restored under
+    newer read models, or another store: ``ViewAheadOfLog``) is a configuration error (exit 6)
+    that says to rebuild; nothing is shown from it."""
+    try:
+        yield
+    except ViewAheadOfLog as e:
+        raise ConfigurationError(
+            f"{e}. The read models show events this log does not hold: run 'mynacard rebuild' "
+            "to rebuild them from the event store as it is now (check first that the right store "
+            "is configured: MYNACARD_DATABASE_URL)"
+        ) from None
+
+
+@contextmanager
+def _log_integrity() -> Iterator[None]:
+    """Replaying a log with a version gap or an event of unknown type is an integrity error
+    (exit 7, naming the aggregate), not a crash."""
+    try:
+        yield
+    except OriginatorVersionError as e:
+        raise StoreIntegrityError(
+            f"an aggregate's events do not follow one another ({e}): the event log has a version "
+            "gap (an event was deleted); run 'mynacard verify' for every finding"
+        ) from e
+    except TopicError as e:
+        raise StoreIntegrityError(
+            f"the event log holds an event of unknown type ({e}); run 'mynacard verify' for every finding"
+        ) from e
+
+
 def _caught_up(settings: Settings, ns: argparse.Namespace) -> tuple[CardLifecycle, ReadSide]:
     """The read side, brought up to the log first (read your writes)."""
     app = open_lifecycle(settings)
@@ -89,7 +125,10 @@ def _caught_up(settings: Settings, ns: argparse.Namespace) -> tuple[CardLifecycl
     positions = read.positions()
     behind = sum(p["lag"] for p in positions.values())
     last = {name: p["position"] for name, p in positions.items()}
-    with _progress("catching up", behind, behind > 2000 and not ns.json) as advance:
+    with (
+        _views_on_this_log(),
+        _progress("catching up", behind, behind > 2000 and not ns.json) as advance,
+    ):
 
         def progress(name: str, position: int, _head: int) -> None:
             advance(position - last[name])
@@ -97,6 +136,21 @@ def _caught_up(settings: Settings, ns: argparse.Namespace) -> tuple[CardLifecycl
 
         read.catch_up(progress)
     return app, read
+
+
+class UnknownCertificate(NotFound):
+    """No certificate has the serial number asked for (exit 4, said as such, not as bad input)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            [], hint="check the serial number; 'mynacard status CARD' lists a card's certificates"
+        )
+
+    def __str__(self) -> str:
+        return "unknown certificate: no certificate has this serial number"
+
+    def as_dict(self) -> dict[str, object]:
+        return {"kind": self.kind, "message": str(self), "field": "serial", "hint": self.hint}
 
 
 def _today(app: CardLifecycle) -> date:
@@ -126,15 +180,16 @@ def run_status(ns: argparse.Namespace, settings: Settings) -> int:
 def _status_as_known_at(ns: argparse.Namespace, settings: Settings, card_id: Any) -> int:
     app = open_lifecycle(settings)
     known_at = _moment("--as-known-at", ns.as_known_at)
-    card = card_as_known_at(app.events, card_id, known_at)
-    if card is None:
-        raise NotFound.single("card", f"no card was known at {known_at.isoformat()}")
-    today = _date("--as-of", ns.as_of) if ns.as_of else jst_date(known_at)
-    moment = start_of_day(today) if ns.as_of else known_at
-    status = card_status(card, today, app.policies)
-    certs = [
-        certificate_status(c, moment, card) for c in certificates_as_known_at(app.events, card, known_at)
-    ]
+    with _log_integrity():
+        card = card_as_known_at(app.events, card_id, known_at)
+        if card is None:
+            raise NotFound.single("card", f"no card was known at {known_at.isoformat()}")
+        today = _date("--as-of", ns.as_of) if ns.as_of else jst_date(known_at)
+        moment = start_of_day(today) if ns.as_of else known_at
+        status = card_status(card, today, app.policies)
+        certs = [
+            certificate_status(c, moment, card) for c in certificates_as_known_at(app.events, card, known_at)
+        ]
     if ns.json:
         output.print_json(
             {**status.as_dict(), "as_known_at": known_at, "certificates": [c.as_dict() for c in certs]}
@@ -150,7 +205,7 @@ def run_certificate(ns: argparse.Namespace, settings: Settings) -> int:
     moment = _moment("--at", ns.at) if ns.at else to_jst(app.clock())
     status = read.certificate(ns.serial, moment)
     if status is None:
-        raise NotFound.single("serial", "no certificate with this serial number")
+        raise UnknownCertificate()
     if ns.json:
         output.print_json(status.as_dict())
         return EXIT_OK
@@ -162,9 +217,10 @@ def run_valid_at(ns: argparse.Namespace, settings: Settings) -> int:
     app = open_lifecycle(settings)
     at = _moment("--at", ns.at)
     known_at = _moment("--as-known-at", ns.as_known_at) if ns.as_known_at else None
-    answer = valid_at(app.events, ns.serial.strip().upper(), at, known_at)
+    with _log_integrity():
+        answer = valid_at(app.events, ns.serial.strip().upper(), at, known_at)
     if answer.kind == "?" and answer.reason == "no such certificate":
-        raise NotFound.single("serial", "no certificate with this serial number")
+        raise UnknownCertificate()
     if ns.json:
         output.print_json(answer.as_dict())
         return EXIT_OK
@@ -178,10 +234,12 @@ def run_history(ns: argparse.Namespace, settings: Settings) -> int:
     app = open_lifecycle(settings)
     card_id = _card_id(ns.card)
     known_at = _moment("--as-known-at", ns.as_known_at) if ns.as_known_at else None
-    card = card_as_known_at(app.events, card_id, known_at)
-    if card is None:
-        raise NotFound.single("card", "no card with this application id or card id")
-    events = app.card_history(card)
+    with _log_integrity():
+        card = card_as_known_at(app.events, card_id, known_at)
+        if card is None:
+            raise NotFound.single("card", "no card with this application id or card id")
+        events = app.card_history(card)
+        certificates = app.card_certificates(card)
     if known_at is not None:
         events = [e for e in events if e.timestamp <= known_at]
     rows = [event_to_dict(e) for e in events]
@@ -189,7 +247,7 @@ def run_history(ns: argparse.Namespace, settings: Settings) -> int:
         output.print_json(rows)
         return EXIT_OK
     labels = {str(card.id): "card"}
-    labels.update({str(c.id): f"{c.kind} {c.serial[:8]}…" for c in app.card_certificates(card)})
+    labels.update({str(c.id): f"{c.kind} {c.serial[:8]}…" for c in certificates})
     title = f"History of card {card.application_id}" + (
         f" as known at {known_at.isoformat()}" if known_at else ""
     )
@@ -305,9 +363,15 @@ def run_projections(ns: argparse.Namespace, settings: Settings) -> int:
         return EXIT_OK
     output.print_table(
         "Projections",
-        ("projection", "position", "log", "lag"),
-        ((n, str(p["position"]), str(p["log"]), str(p["lag"])) for n, p in positions.items()),
+        ("projection", "position", "log", "lag", "state"),
+        (
+            (n, str(p["position"]), str(p["log"]), str(p["lag"]), str(p["state"]))
+            for n, p in positions.items()
+        ),
     )
+    for name, p in positions.items():
+        if "problem" in p:
+            print(f"{name}: {p['problem']}: run 'mynacard rebuild'", file=sys.stderr)
     return EXIT_OK
 
 
@@ -348,7 +412,7 @@ def run_follow_projections(ns: argparse.Namespace, settings: Settings) -> int:
     read = open_read_side(settings, app)
     print(f"following the log every {ns.interval}s (Ctrl-C to stop)", file=sys.stderr)
     poller = Poller(read.upstream, read.projections, ns.interval)
-    with suppress(KeyboardInterrupt):
+    with _views_on_this_log(), suppress(KeyboardInterrupt):
         poller.run()
     return EXIT_OK
 
@@ -363,7 +427,8 @@ def run_sweep(ns: argparse.Namespace, settings: Settings) -> int:
     candidates = read.sweep_candidates(until)
     with _progress("sweeping", len(candidates), not ns.json) as advance:
         report = sweep(app, candidates, until, ns.actor or settings.default_actor(), advance)
-    read.catch_up()
+    with _views_on_this_log():
+        read.catch_up()
     if ns.json:
         output.print_json(report.as_dict())
         return EXIT_OK
@@ -380,13 +445,15 @@ def run_sweep(ns: argparse.Namespace, settings: Settings) -> int:
 def run_verify(ns: argparse.Namespace, settings: Settings) -> int:
     app = open_lifecycle(settings)
     read = open_read_side(settings, app)
-    report = verify(read, app.events)
+    report = verify(read)
     if ns.json:
         output.print_json(report.as_dict())
     else:
+        at = ", ".join(f"{name} at {position}" for name, position in report.positions.items())
         print(
             f"verified {report.cards} cards, {report.certificates} certificates, "
-            f"{report.revocation_entries} revocation entries: {len(report.differences)} differences"
+            f"{report.revocation_entries} revocation entries ({at}; log at {report.log}): "
+            f"{len(report.differences)} differences"
         )
         if report.differences:
             output.print_table(
@@ -503,8 +570,10 @@ def add_read_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     add(
         "verify",
         run_verify,
-        "replay every aggregate and compare with every projection",
-        "Replays every card and certificate and compares them with the projections; prints the "
+        "compare every read-model table and tracking position with a fold of the log",
+        "Checks the event log (event types, versions without gaps), then rebuilds each projection "
+        "from the log in a scratch copy and compares every row and column of every table of the "
+        "read models, and every tracking position, with it; repairs nothing. Prints the "
         "differences and exits 7 if there are any.",
     )
     add("policies", run_policies, "the policy settings in force (D01–D11)")

@@ -6,6 +6,11 @@
   rows and the batch's last position are committed in one transaction (exactly once).
 - ``revocation_list``: every revoked or held certificate, kept after expiry, under a
   monotonically increasing list number (a CRL for relying parties).
+
+Each batch also records the log head of its last event (``projections.views.head_of``).
+An event that does not follow what the view holds for its aggregate (a version gap in the log,
+or a row altered or deleted behind the view) raises ``FoldMismatch``; an event of an unknown
+type raises ``storage.integrity.StoreIntegrityError`` naming its position (issue 8 item 10).
 """
 
 from __future__ import annotations
@@ -14,8 +19,9 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 from uuid import UUID
 
-from eventsourcing.domain import Snapshot
-from eventsourcing.persistence import Mapper, Notification, StoredEvent, Tracking
+from eventsourcing.domain import OriginatorVersionError, Snapshot
+from eventsourcing.persistence import IntegrityError, Mapper, Notification, StoredEvent, Tracking
+from eventsourcing.utils import TopicError
 
 from lifecycle import card_events as ev
 from lifecycle.card import LIVE, Card
@@ -28,7 +34,16 @@ from lifecycle.certificate import (
     CertificateRevoked,
 )
 from projections.events import jsonable
-from projections.views import CardRow, CertificateRow, LifecycleView, RevocationChange, RevocationView
+from projections.views import (
+    CardRow,
+    CertificateRow,
+    LifecycleView,
+    RevocationChange,
+    RevocationView,
+    TrackedView,
+    head_of,
+)
+from storage.integrity import StoreIntegrityError
 
 
 class Projection(Protocol):
@@ -40,6 +55,52 @@ class Projection(Protocol):
     def view(self) -> LifecycleView | RevocationView: ...
 
     def process(self, notifications: Sequence[Notification], application_name: str, since: int) -> None: ...
+
+    def on(self, view: TrackedView) -> Projection:
+        """The same projection folding into another view of its kind (a scratch twin)."""
+        ...
+
+
+class FoldMismatch(IntegrityError):
+    """An event does not follow what the view holds for its aggregate: its version is not the
+    next one, or the view has no row for it. Either another runner changed the view meanwhile
+    (the runner then carries on from where that one got to), or the log has a version gap or the
+    view's row was altered (the runner reports it as a ``StoreIntegrityError``)."""
+
+
+def decode_event(mapper: Mapper[UUID], notification: Notification) -> Any:
+    """The domain event of a notification; an unknown event type is an integrity error that
+    names the position (not a crash of the topic resolver)."""
+    try:
+        return mapper.to_domain_event(notification)
+    except TopicError as e:
+        raise StoreIntegrityError(
+            f"the event at position {notification.id} (aggregate {notification.originator_id}, "
+            f"version {notification.originator_version}) has an unknown type {notification.topic!r}: "
+            "the log holds an event this service never records (altered, or written by another "
+            "program); run 'mynacard verify'"
+        ) from e
+
+
+def _fold_step(aggregates: dict[UUID, Any], position: int, event: Any) -> None:
+    """Apply ``event`` (at log ``position``) to the aggregate the view holds for it."""
+    aggregate = aggregates.get(event.originator_id)
+    what = (
+        f"the event at position {position} ({type(event).__name__}, aggregate {event.originator_id}, "
+        f"version {event.originator_version})"
+    )
+    if aggregate is None:
+        raise FoldMismatch(
+            f"{what} has no earlier state in the view: the log lacks the aggregate's first "
+            "events (a version gap) or the view's row was deleted"
+        )
+    try:
+        event.mutate(aggregate)
+    except OriginatorVersionError as e:
+        raise FoldMismatch(
+            f"{what} does not follow version {aggregate.version} held by the view: the log has a "
+            "version gap (an event was deleted) or the view's row was altered"
+        ) from e
 
 
 def encode_snapshot(mapper: Mapper[UUID], aggregate: Any) -> StoredEvent:
@@ -105,6 +166,10 @@ class LifecycleProjection:
     def view(self) -> LifecycleView:
         return self._view
 
+    def on(self, view: TrackedView) -> LifecycleProjection:
+        assert isinstance(view, LifecycleView)
+        return LifecycleProjection(view, self.mapper)
+
     def card(self, row: CardRow) -> Card:
         card: Card = decode_snapshot(self.mapper, row.card_id, row.version, row.topic, row.state)
         return card
@@ -117,7 +182,7 @@ class LifecycleProjection:
 
     def process(self, notifications: Sequence[Notification], application_name: str, since: int) -> None:
         """Fold the batch read after position ``since`` and commit it if the view is still there."""
-        events = [(n.id, self.mapper.to_domain_event(n)) for n in notifications]
+        events = [(n.id, decode_event(self.mapper, n)) for n in notifications]
         card_ids = {e.originator_id for _, e in events if isinstance(e, ev.CardEvent)}
         cert_ids = {e.originator_id for _, e in events if isinstance(e, CertificateEvent)}
         cards: dict[UUID, Card] = {i: self.card(r) for i, r in self.view.card_rows(card_ids).items()}
@@ -131,19 +196,20 @@ class LifecycleProjection:
                 cards[e.originator_id] = e.mutate(None)  # type: ignore[assignment]
                 card_positions[e.originator_id] = position
             elif isinstance(e, ev.CardEvent):
-                e.mutate(cards[e.originator_id])
+                _fold_step(cards, position, e)
                 card_positions[e.originator_id] = position
             elif isinstance(e, CertificateIssued):
                 certs[e.originator_id] = e.mutate(None)  # type: ignore[assignment]
                 cert_positions[e.originator_id] = position
             elif isinstance(e, CertificateEvent):
-                e.mutate(certs[e.originator_id])
+                _fold_step(certs, position, e)
                 cert_positions[e.originator_id] = position
         self.view.commit(
             [card_row(self.mapper, cards[i], p) for i, p in card_positions.items()],
             [certificate_row(self.mapper, certs[i], p) for i, p in cert_positions.items()],
             Tracking(application_name, notifications[-1].id),
             since,
+            head_of(notifications[-1]),
         )
 
 
@@ -161,13 +227,23 @@ class RevocationProjection:
     def view(self) -> RevocationView:
         return self._view
 
+    def on(self, view: TrackedView) -> RevocationProjection:
+        assert isinstance(view, RevocationView)
+        return RevocationProjection(view, self.mapper)
+
     def process(self, notifications: Sequence[Notification], application_name: str, since: int) -> None:
         """Apply the batch read after position ``since`` if the view is still there."""
-        events = [self.mapper.to_domain_event(n) for n in notifications]
+        events = [decode_event(self.mapper, n) for n in notifications]
         cert_events = [e for e in events if isinstance(e, CertificateEvent | CertificateIssued)]
         facts = self.view.certificate_facts({e.originator_id for e in cert_events})
         issued, changes = revocation_changes(cert_events, facts)
-        self.view.commit(issued, changes, Tracking(application_name, notifications[-1].id), since)
+        self.view.commit(
+            issued,
+            changes,
+            Tracking(application_name, notifications[-1].id),
+            since,
+            head_of(notifications[-1]),
+        )
 
 
 Facts = dict[UUID, tuple[str, str, Any]]
@@ -188,6 +264,12 @@ def revocation_changes(
             continue
         if not isinstance(e, CertificateRevoked | CertificatePutOnHold | CertificateReleased):
             continue
+        if e.originator_id not in facts:
+            raise FoldMismatch(
+                f"certificate {e.originator_id}: {type(e).__name__} (version {e.originator_version}) "
+                "but the list never saw it issued: the log lacks its issue (a version gap) or the "
+                "view's row was deleted"
+            )
         serial, kind, expires_on = facts[e.originator_id]
         base: dict[str, Any] = {
             "certificate_id": e.originator_id,

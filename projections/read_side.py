@@ -21,7 +21,7 @@ from eventsourcing.persistence import ApplicationRecorder, Mapper
 from lifecycle.policies import Policies
 from projections.certificates import CertificateStatus, certificate_status
 from projections.projections import LifecycleProjection, Projection, RevocationProjection
-from projections.runner import Progress, catch_up, lag, log_position, position, rebuild
+from projections.runner import Progress, catch_up, check_head, rebuild
 from projections.status import CardStatus, card_status
 from projections.views import Counts, LifecycleView, RevocationEntry, RevocationView
 
@@ -75,12 +75,22 @@ class ReadSide:
         chosen = [p for p in self.projections if names is None or p.name in names]
         return {p.name: rebuild(self.upstream, p, progress=progress) for p in chosen}
 
-    def positions(self) -> dict[str, dict[str, int]]:
-        head = log_position(self.upstream)
-        return {
-            p.name: {"position": position(self.upstream, p), "log": head, "lag": lag(self.upstream, p)}
-            for p in self.projections
-        }
+    def positions(self) -> dict[str, dict[str, Any]]:
+        """Each view's position, the log's, the lag, and its ``state``: ``ok``, or what is wrong
+        and to rebuild (e.g. ``ahead of the log — rebuild`` after an older event store was
+        restored), with the ``problem`` told in full. Reads only: shows, never raises."""
+        out: dict[str, dict[str, Any]] = {}
+        for p in self.projections:
+            check = check_head(self.upstream, p)
+            out[p.name] = {
+                "position": check.position,
+                "log": check.log,
+                "lag": max(0, check.log - check.position),
+                "state": check.state,
+            }
+            if check.problem is not None:
+                out[p.name]["problem"] = check.problem
+        return out
 
     # ------------------------------------------------------------------ questions
 

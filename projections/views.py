@@ -7,18 +7,116 @@ effect on the view, and a restart resumes from the tracked position.
 Rows keep the aggregate's snapshot (encoded by the application's mapper, so encrypted and
 compressed like the events when a cipher is configured) beside the columns queries need.
 Queries read rows; nothing here replays the event log.
+
+Beside its tracking position each view keeps its *log head* (issue 8 item 4): the fingerprint of
+the log event at that position (``fingerprint``), written in the same transaction. A view whose
+log head is no longer in the log follows another log (an event store restored from a backup, or
+another store): ``projections.runner`` refuses to show it. Every view also says which tables it
+keeps (``read_model_tables``), can be read whole in one consistent snapshot (``snapshot``), can
+make an empty twin in temporary storage (``scratch``) and can take over a twin's content in one
+transaction (``replace_with``): ``verify`` compares a view with a twin built from the log, and
+``rebuild`` builds a twin and swaps it in, so readers never see a half-built view.
 """
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
-from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
+from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking, TrackingRecorder
+
+
+@dataclass(frozen=True, slots=True)
+class LogHead:
+    """The log event a view's tracking position stands on: its position and its fingerprint."""
+
+    position: int
+    fingerprint: str
+
+
+def fingerprint(event: StoredEvent) -> str:
+    """SHA-256 over a stored event's originator id, originator version, topic and stored state
+    bytes (fields separated by NUL, which none of the first three contains): another event at the
+    same position (a restored or replaced store) has another fingerprint."""
+    digest = hashlib.sha256()
+    for part in (str(event.originator_id), str(event.originator_version), event.topic):
+        digest.update(part.encode("utf-8") + b"\x00")
+    digest.update(bytes(event.state))
+    return digest.hexdigest()
+
+
+def head_of(event: Any) -> LogHead:
+    """The log head of a notification (a stored event with its log position ``id``)."""
+    return LogHead(int(event.id), fingerprint(event))
+
+
+@dataclass(frozen=True, slots=True)
+class ReadModelTable:
+    """A table a view keeps, as ``verify`` compares it: every column of every row, rows matched
+    by ``key``. ``snapshot_id`` names the id column of a table whose rows hold an aggregate
+    snapshot (``version``, ``topic``, ``state``): its ``state`` is compared decoded, since the
+    stored bytes carry the snapshot's own timestamp and a cipher's nonce."""
+
+    name: str
+    """The table's name in the view's storage (without the schema)."""
+    key: tuple[str, ...]
+    label: str
+    """What a row is, for reports: ``card``, ``certificate``, ``tracking`` …"""
+    snapshot_id: str | None = None
+
+    def subject(self, row: dict[str, Any]) -> str:
+        return " ".join([self.label, *(str(row[k]) for k in self.key)])
+
+
+class ViewSnapshot(Protocol):
+    """A view read in one consistent snapshot: its tracking position, its log head and every
+    row of its tables (in ``key`` order)."""
+
+    position: int
+    head: LogHead | None
+
+    def rows(self, table: ReadModelTable) -> Iterator[dict[str, Any]]: ...
+
+
+class TrackedView(TrackingRecorder, ABC):
+    """What every view of this read side offers besides its own rows and questions."""
+
+    @abstractmethod
+    def tracked_head(self, application_name: str) -> tuple[int, LogHead | None]:
+        """The tracking position and the log head recorded with it (None: none recorded, a view
+        made before log heads were kept), read together."""
+
+    @abstractmethod
+    def record_head(self, application_name: str, head: LogHead) -> None:
+        """Record the log head of a view made before log heads were kept, if it still stands at
+        ``head.position`` and has none (a no-op otherwise)."""
+
+    @abstractmethod
+    def read_model_tables(self) -> list[ReadModelTable]:
+        """Every table of the view, its tracking table and log head table included."""
+
+    @abstractmethod
+    def snapshot(self, application_name: str) -> AbstractContextManager[ViewSnapshot]:
+        """The whole view in one consistent read (nothing written meanwhile is seen)."""
+
+    @abstractmethod
+    def scratch(self) -> AbstractContextManager[TrackedView]:
+        """An empty view of the same kind in temporary storage, dropped on exit."""
+
+    @abstractmethod
+    def replace_with(self, scratch: TrackedView, application_name: str) -> None:
+        """Take over every row, the tracking position and the log head of ``scratch`` (made by
+        ``scratch()``) in one transaction: readers see the old view or the new one, never a mix."""
+
+    @abstractmethod
+    def clear(self, application_name: str) -> None:
+        """Empty the view and forget its position and log head (a rebuild starts from 0)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +168,7 @@ class Counts:
     certificates_by_kind_and_status: dict[str, dict[str, int]]
 
 
-class LifecycleView(TrackingRecorder, ABC):
+class LifecycleView(TrackedView, ABC):
     """Cards and certificates, current state (the ``lifecycle_view`` projection)."""
 
     @abstractmethod
@@ -81,10 +179,16 @@ class LifecycleView(TrackingRecorder, ABC):
 
     @abstractmethod
     def commit(
-        self, cards: Sequence[CardRow], certificates: Sequence[CertificateRow], tracking: Tracking, since: int
+        self,
+        cards: Sequence[CardRow],
+        certificates: Sequence[CertificateRow],
+        tracking: Tracking,
+        since: int,
+        head: LogHead,
     ) -> None:
-        """Upsert the rows and advance the tracking position from ``since`` to the batch's last,
-        in one transaction; raise ``IntegrityError`` if another runner moved it meanwhile."""
+        """Upsert the rows and advance the tracking position from ``since`` to the batch's last
+        (whose log head is ``head``), in one transaction; raise ``IntegrityError`` if another
+        runner moved it meanwhile."""
 
     @abstractmethod
     def certificates_of_card(self, card_id: UUID) -> list[CertificateRow]: ...
@@ -114,10 +218,6 @@ class LifecycleView(TrackingRecorder, ABC):
 
     @abstractmethod
     def all_certificate_ids(self) -> list[UUID]: ...
-
-    @abstractmethod
-    def clear(self, application_name: str) -> None:
-        """Empty the view and forget its position (a rebuild starts from position 0)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +253,7 @@ class RevocationChange:
     recorded_at: str = ""
 
 
-class RevocationView(TrackingRecorder, ABC):
+class RevocationView(TrackedView, ABC):
     """The revocation list (the ``revocation_list`` projection): every revoked or held
     certificate, kept after its expiry, under a monotonically increasing list number."""
 
@@ -168,18 +268,16 @@ class RevocationView(TrackingRecorder, ABC):
         changes: Sequence[RevocationChange],
         tracking: Tracking,
         since: int,
+        head: LogHead,
     ) -> None:
-        """Record issued certificates and list changes (each change: list number + 1), atomically,
-        if the position is still ``since`` (else ``IntegrityError``)."""
+        """Record issued certificates and list changes (each change: list number + 1) and the
+        batch's log head, atomically, if the position is still ``since`` (else ``IntegrityError``)."""
 
     @abstractmethod
     def list_number(self) -> int: ...
 
     @abstractmethod
     def entries(self, *, include_removed: bool = False) -> list[RevocationEntry]: ...
-
-    @abstractmethod
-    def clear(self, application_name: str) -> None: ...
 
 
 def check_position(current: int | None, since: int, tracking: Tracking) -> None:

@@ -49,7 +49,7 @@ from projections.views import CardRow, CertificateRow, RevocationEntry
 from tests import backend
 from tests.backend import event_store_env
 from tests.backend import settings as settings_for
-from tests.support import KEY, PIN_VALUES, Clock, Story, application_id, at, d, my_number
+from tests.support import KEY, PIN_VALUES, PIN_VALUES_BY_KIND, Clock, Story, application_id, at, d, my_number
 
 # ----------------------------------------------------------------------------- helpers
 
@@ -515,11 +515,16 @@ def test_rebuild_from_zero_gives_the_same_rows_and_crl_and_lag_is_reported(
     stories = three_cards(app, clock)
     total = head(app)
     assert read.positions() == {
-        "lifecycle_view": {"position": 0, "log": total, "lag": total},
-        "revocation_list": {"position": 0, "log": total, "lag": total},
+        "lifecycle_view": {"position": 0, "log": total, "lag": total, "state": "ok"},
+        "revocation_list": {"position": 0, "log": total, "lag": total, "state": "ok"},
     }
     runner.catch_up(read.upstream, read.lifecycle, batch_size=4, stop_after=10)
-    assert read.positions()["lifecycle_view"] == {"position": 10, "log": total, "lag": total - 10}
+    assert read.positions()["lifecycle_view"] == {
+        "position": 10,
+        "log": total,
+        "lag": total - 10,
+        "state": "ok",
+    }
     assert read.positions()["revocation_list"]["lag"] == total
     read.catch_up()
     assert {p["lag"] for p in read.positions().values()} == {0}
@@ -625,9 +630,55 @@ def test_verify_notices_a_corrupted_revocation_list_history(
     assert listed_crl(read) != expected_crl(app)
     report = verify(read, app.events)
     assert {(d.projection, d.subject) for d in report.differences} == {
-        ("revocation_list", "list"),
-        ("revocation_list", f"certificate {never_held}"),
+        ("revocation_list", "list number row 1"),
+        ("revocation_list", f"revocation entry {never_held} {number + 1}"),
     }
+
+
+def test_a_view_made_before_log_heads_records_one_on_its_next_catch_up(
+    app: CardLifecycle, clock: Clock, read: ReadSide, tmp_path: Path
+) -> None:
+    """issue 8 item 4: a view made before views kept their log head (no ``log_head`` table)
+    keeps working: it is opened, shown as ``ok``, and its next catch-up records the head of the
+    event at its position (until then ``verify`` says that none is recorded). Without a head, a
+    view ahead of the log is refused all the same."""
+    three_cards(app, clock)
+    read.catch_up()
+    settings = settings_for(tmp_path)
+
+    def make_old(moved: int = 0) -> ReadSide:
+        for view in ("lifecycle_view", "revocation_list"):
+            sqlite_file = f"mynacard-{view}.sqlite"
+            head_table = f"{view}_head" if backend.POSTGRES else "log_head"
+            backend.tamper(settings, sqlite_file, head_table, "DROP TABLE {table}", ())
+            if moved:
+                tracking = f"{view}_tracking" if backend.POSTGRES else "tracking"
+                statement = (
+                    "UPDATE {table} SET notification_id = notification_id + ? WHERE application_name = ?"
+                )
+                assert backend.tamper(settings, sqlite_file, tracking, statement, (moved, app.name)) == 1
+        return open_read_side(settings, app)
+
+    old = make_old()
+    assert {p["state"] for p in old.positions().values()} == {"ok"}
+    unrecorded = verify(old).differences
+    assert {(d.projection, d.field) for d in unrecorded} >= {
+        ("lifecycle_view", "log head"),
+        ("revocation_list", "log head"),
+    }
+    assert old.catch_up() == {"lifecycle_view": 0, "revocation_list": 0}
+    assert verify(old).ok, "the next catch-up recorded the log head"
+    stories = [Story(app, clock, my_number_=my_number(8_300_100))]
+    stories[0].apply("2022-01-01T09:00", photo_taken_on="2021-12-01")
+    assert old.catch_up() == {"lifecycle_view": 2, "revocation_list": 2}
+    assert verify(old).ok
+
+    ahead = make_old(moved=5)
+    assert {p["state"] for p in ahead.positions().values()} == {"ahead of the log — rebuild"}
+    with pytest.raises(runner.ViewAheadOfLog):
+        ahead.catch_up()
+    assert ahead.rebuild() == {"lifecycle_view": head(app), "revocation_list": head(app)}
+    assert verify(ahead).ok
 
 
 # ----------------------------------------------------------------------------- revocation list
@@ -899,6 +950,27 @@ def ok(done: subprocess.CompletedProcess[str]) -> Any:
     return json.loads(done.stdout)
 
 
+def all_to_active(stories: list[Story]) -> None:
+    """``Story.to_active`` for several cards, step by step across the cards, so that recorded
+    times never go backwards (R66: a store opened from settings refuses a clock behind its log)."""
+    for s in stories:
+        s.apply("2020-05-01T09:00")
+    for s in stories:
+        s.run(m.AcceptApplication, "2020-05-10T09:00", effective_at="2020-05-10")
+    for s in stories:
+        s.run(m.ProduceCard, "2020-05-15T09:00", effective_at="2020-05-15")
+    for s in stories:
+        needed = s.card.pins_needed_at_handover(d("2020-06-20"))
+        s.run(
+            m.HandOverCard,
+            "2020-06-20T10:00",
+            identity_documents=["driving_licence"],
+            notification_card="collected",
+            pins_set_by="holder",
+            **{f"{kind}_pin": value for kind, value in PIN_VALUES_BY_KIND.items() if kind in needed},
+        )
+
+
 def test_cli_read_commands_and_verify_after_corruption(tmp_path: Path) -> None:
     settings = backend.settings(tmp_path)
     app = open_lifecycle(settings)
@@ -907,8 +979,7 @@ def test_cli_read_commands_and_verify_after_corruption(tmp_path: Path) -> None:
     number = my_number(8_800_001)
     try:
         stories = [Story(app, clock, my_number_=number), Story(app, clock, my_number_=my_number(8_800_002))]
-        for s in stories:
-            s.to_active()
+        all_to_active(stories)
         stories[1].run(m.SuspendCard, "2021-01-01T10:00")
         stories[1].run(m.LiftSuspension, "2021-01-02T10:00")
         card_id = str(stories[0].card.id)
@@ -918,8 +989,8 @@ def test_cli_read_commands_and_verify_after_corruption(tmp_path: Path) -> None:
         app.close()
 
     assert ok(cli(tmp_path, "projections")) == {
-        "lifecycle_view": {"position": 0, "log": total, "lag": total},
-        "revocation_list": {"position": 0, "log": total, "lag": total},
+        "lifecycle_view": {"position": 0, "log": total, "lag": total, "state": "ok"},
+        "revocation_list": {"position": 0, "log": total, "lag": total, "state": "ok"},
     }
     person = cli(tmp_path, "person", number)
     assert number not in person.stdout + person.stderr

@@ -10,6 +10,7 @@ regenerated to make it pass.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -35,6 +36,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def cli(data_dir: Path, *args: str) -> Any:
     env = {
         "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
         "MYNACARD_DATA_DIR": str(data_dir),
         "MYNACARD_DATABASE_URL": f"sqlite:///{data_dir / 'mynacard.sqlite'}",
         "MYNACARD_HOLDER_KEY": HOLDER_KEY_HEX,
