@@ -34,6 +34,7 @@ from commands.config import (
     prepare_storage,
     ring_file,
     ring_fingerprints,
+    rotate_key,
     storage_env,
 )
 from commands.crypto import RingKey
@@ -174,3 +175,16 @@ def check_key_ring(app: CardLifecycle) -> None:
                     f"the encryption key ring does not open this event store ({e.__cause__ or e}): "
                     "restore cipher.keys from backup or set MYNACARD_CIPHER_KEYS"
                 ) from None
+
+
+def rotate_store_key(settings: Settings) -> tuple[RingKey, int]:
+    """``rotate-key``: add a key to the ring (serialised with other rotations; its id follows every
+    id in the ring and every id the store recorded) and record its fingerprint in the store.
+    Returns the key and the log position up to which events keep their older keys."""
+    app = open_lifecycle(settings)  # the ring exists (or is created with an empty store), recorded
+    try:
+        key = rotate_key(settings, lambda: set(app.command_log.recorded_keys()))
+        app.command_log.record_keys(ring_fingerprints([key]), datetime.now(UTC).isoformat())
+        return key, app.recorder.max_notification_id() or 0
+    finally:
+        app.close()

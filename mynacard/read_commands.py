@@ -18,12 +18,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from commands.application import CardLifecycle
-from commands.config import ConfigurationError, Settings, rotate_key
+from commands.config import ConfigurationError, Settings
 from commands.dates import parse_date, parse_datetime
 from commands.errors import InputError, NotFound
 from commands.fields import CardRef, MyNumber
 from commands.handlers import resolve_card_ref
-from commands.service import open_lifecycle
+from commands.service import open_lifecycle, rotate_store_key
 from commands.sweep import sweep
 from lifecycle.calendar import jst_date, start_of_day, to_jst
 from lifecycle.identifiers import holder_reference
@@ -469,10 +469,7 @@ def run_verify(ns: argparse.Namespace, settings: Settings) -> int:
 
 def run_rotate_key(ns: argparse.Namespace, settings: Settings) -> int:
     """Add a key to the encryption key ring: new events use it, old ones stay readable."""
-    open_lifecycle(settings).close()  # the ring exists (or is created with an empty store)
-    key = rotate_key(settings)
-    app = open_lifecycle(settings)
-    head = app.recorder.max_notification_id() or 0
+    key, head = rotate_store_key(settings)
     if ns.json:
         output.print_json({"key_id": key.key_id, "events_before": head})
     else:
