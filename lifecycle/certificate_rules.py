@@ -9,7 +9,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Literal
 
 from lifecycle.calendar import JST, age_on, is_business_day, jst_date, next_business_day, nth_birthday_after
-from lifecycle.policies import Policies
+from lifecycle.decisions import Policies
 
 CertificateKind = Literal["SIG", "AUTH", "SP-SIG", "SP-AUTH"]
 CARD_KINDS: tuple[CertificateKind, ...] = ("SIG", "AUTH")

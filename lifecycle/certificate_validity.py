@@ -3,17 +3,20 @@
 R22, R27, R28, R30) but nobody recorded it yet, nothing on the card is valid (R47); and when the
 card's recorded end took effect earlier than the certificate's own revocation (a loss reported
 late, backdated before an earlier revocation for another cause), the card's end counts from its
-effective time (R47, R51)."""
+effective time (R47, R51).
+
+May import: ``lifecycle`` (certificate, card.state, card.lapses)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from lifecycle.card import Card
+from lifecycle.card.lapses import unrecorded_end
+from lifecycle.card.state import CardState
 from lifecycle.certificate import Certificate, Validity
 
 
-def certificate_validity(cert: Certificate, card: Card | None, at: datetime) -> Validity:
+def certificate_validity(cert: Certificate, card: CardState | None, at: datetime) -> Validity:
     own = cert.validity(at)
     if not own.valid or card is None:
         return own
@@ -25,7 +28,7 @@ def certificate_validity(cert: Certificate, card: Card | None, at: datetime) -> 
             f"{f' ({ended.reason})' if ended.reason else ''}",
             ended.rule,
         )
-    lapse = card.unrecorded_end(at)
+    lapse = unrecorded_end(card, at)
     if lapse is not None:
         return Validity(
             False,

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from lifecycle.calendar import add_months, age_on, nth_birthday_after
-from lifecycle.policies import ADULT_LINE_CHANGE, Policies
+from lifecycle.decisions import ADULT_LINE_CHANGE, Policies
 
 STAY_CAP_EXEMPT_STATUSES = frozenset(
     {"permanent_resident", "highly_skilled_professional_2", "special_permanent_resident"}
