@@ -390,10 +390,19 @@ def test_a_reader_never_sees_a_command_that_was_not_committed(
     assert state_of(app.get_card(story.application_id)) == committed
 
 
-@pytest.mark.parametrize("error", [IntegrityError, OperationalError])
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        (IntegrityError, "simulated conflict"),
+        (OperationalError, "database is locked"),
+        (OperationalError, "canceling statement due to lock timeout"),
+    ],
+)
 def test_a_failed_save_is_retried_and_then_succeeds(
-    app: CardLifecycle, story: Story, monkeypatch: pytest.MonkeyPatch, error: type[Exception]
+    app: CardLifecycle, story: Story, monkeypatch: pytest.MonkeyPatch, error: type[Exception], message: str
 ) -> None:
+    """A conflict or a lock wait is retried. (Issue 8 item 10: an OperationalError that another
+    attempt cannot cure, such as a full disk, is not retried: see test_fault_store.py.)"""
     story.to_active()
     at = position(app)
     version = story.card.version
@@ -403,7 +412,7 @@ def test_a_failed_save_is_retried_and_then_succeeds(
     def flaky_save(*objs: Any, **kwargs: Any) -> Any:
         calls.append(len(objs))
         if len(calls) == 1:
-            raise error("simulated conflict")
+            raise error(message)
         return save(*objs, **kwargs)
 
     monkeypatch.setattr(app, "save", flaky_save)

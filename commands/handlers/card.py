@@ -1,89 +1,25 @@
-"""Command handlers: load the aggregates a command needs, ask them to act, and return every
+"""Handlers of the card commands (application, in use, ends): each turns its command model
+into domain values and calls on the card; the card holds the rules. A handler returns every
 aggregate that changed, to be saved together in one transaction.
 
-Handlers hold no rules: the aggregates do. They translate command models into domain values,
-resolve references, and apply cross-aggregate policies (a handed-over renewal supersedes the
-previous card).
+Besides domain calls a handler only resolves the command's references: a card that does not
+exist (``NotFound``), an application id already used or a previous card of another person
+(``InputError``), a lapse date in the future. It raises no ``RuleViolation`` of its own.
+
+May import: ``commands.models``, ``commands.errors``, ``commands.policies``,
+``commands.handlers.context``, ``lifecycle``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
-from uuid import UUID
-
 from eventsourcing.domain import Aggregate
 
 from commands import models as m
-from commands.errors import InputError, NotFound
+from commands.errors import InputError
+from commands.handlers.context import Context, Outcome
 from commands.policies import CardCertificates
-from lifecycle.card import Application, Card, Handover, PreviousCard, Stamp
-from lifecycle.certificate import Certificate
+from lifecycle.card import Application, Card, Handover, PreviousCard
 from lifecycle.identifiers import card_id_for, holder_reference, mask_my_number
-from lifecycle.policies import Policies
-
-
-class CardSource(Protocol):
-    """Where handlers read cards and certificates from (the application's repository)."""
-
-    def load_card(self, card_id: UUID) -> Card | None: ...
-
-    def load_certificate(self, certificate_id: UUID) -> Certificate | None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Context:
-    """What a handler may use: a card source, the stamp, the policies and the holder key."""
-
-    source: CardSource
-    stamp: Stamp
-    policies: Policies
-    holder_key: bytes
-
-    @property
-    def certificates(self) -> CardSource:
-        return self.source
-
-    def card(self, ref: str, field: str = "card") -> Card:
-        card = self.source.load_card(resolve_card_ref(ref))
-        if card is None:
-            raise NotFound.single(
-                field,
-                "no card with this application id or card id",
-                hint="check the number; `mynacard status` lists what is known",
-            )
-        return card
-
-
-def resolve_card_ref(ref: str) -> UUID:
-    """A card reference (23-digit application id or UUID text, already validated) → card id."""
-    return UUID(ref) if "-" in ref else card_id_for(ref)
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What a command changed: the aggregates to save, the card it concerns, and the card
-    certificates it already loaded (the policies reuse them)."""
-
-    changed: tuple[Aggregate, ...]
-    card: Card
-    certificates: tuple[CardCertificates, ...] = ()
-
-
-C = TypeVar("C", bound=m.Command)
-Handler = Callable[[Context, Any], Outcome]
-HANDLERS: dict[type[m.Command], Handler] = {}
-
-
-def handles(
-    command_type: type[C],
-) -> Callable[[Callable[[Context, C], Outcome]], Callable[[Context, C], Outcome]]:
-    def register(fn: Callable[[Context, C], Outcome]) -> Callable[[Context, C], Outcome]:
-        HANDLERS[command_type] = fn
-        return fn
-
-    return register
 
 
 def _only(card: Card) -> Outcome:
@@ -93,7 +29,6 @@ def _only(card: Card) -> Outcome:
 # ---------------------------------------------------------------------------- application
 
 
-@handles(m.SubmitApplication)
 def submit_application(ctx: Context, c: m.SubmitApplication) -> Outcome:
     number = c.my_number.get_secret_value()
     holder_ref = holder_reference(number, ctx.holder_key)
@@ -144,35 +79,30 @@ def submit_application(ctx: Context, c: m.SubmitApplication) -> Outcome:
     return _only(Card.submit(application, ctx.stamp, ctx.policies, previous))
 
 
-@handles(m.AcceptApplication)
 def accept_application(ctx: Context, c: m.AcceptApplication) -> Outcome:
     card = ctx.card(c.card)
     card.accept(ctx.stamp)
     return _only(card)
 
 
-@handles(m.ProduceCard)
 def produce_card(ctx: Context, c: m.ProduceCard) -> Outcome:
     card = ctx.card(c.card)
     card.produce(ctx.stamp, ctx.policies)
     return _only(card)
 
 
-@handles(m.SendPickupNotice)
 def send_pickup_notice(ctx: Context, c: m.SendPickupNotice) -> Outcome:
     card = ctx.card(c.card)
     card.send_pickup_notice(ctx.stamp)
     return _only(card)
 
 
-@handles(m.SendPickupReminder)
 def send_pickup_reminder(ctx: Context, c: m.SendPickupReminder) -> Outcome:
     card = ctx.card(c.card)
     card.send_pickup_reminder(ctx.stamp)
     return _only(card)
 
 
-@handles(m.HandOverCard)
 def hand_over_card(ctx: Context, c: m.HandOverCard) -> Outcome:
     card = ctx.card(c.card)
     handover = Handover(
@@ -205,14 +135,12 @@ def hand_over_card(ctx: Context, c: m.HandOverCard) -> Outcome:
     return Outcome(tuple(changed), card)
 
 
-@handles(m.CancelApplication)
 def cancel_application(ctx: Context, c: m.CancelApplication) -> Outcome:
     card = ctx.card(c.card)
     card.cancel(c.filed_by.to_domain(), c.channel, ctx.stamp)
     return _only(card)
 
 
-@handles(m.PayFee)
 def pay_fee(ctx: Context, c: m.PayFee) -> Outcome:
     card = ctx.card(c.card)
     card.pay_fee(c.amount_yen, ctx.stamp)
@@ -222,21 +150,18 @@ def pay_fee(ctx: Context, c: m.PayFee) -> Outcome:
 # ---------------------------------------------------------------------------- in use
 
 
-@handles(m.SuspendCard)
 def suspend_card(ctx: Context, c: m.SuspendCard) -> Outcome:
     card = ctx.card(c.card)
     card.suspend(c.channel, ctx.stamp)
     return _only(card)
 
 
-@handles(m.LiftSuspension)
 def lift_suspension(ctx: Context, c: m.LiftSuspension) -> Outcome:
     card = ctx.card(c.card)
     card.lift_suspension(c.filed_by.to_domain(), c.in_person, ctx.stamp)
     return _only(card)
 
 
-@handles(m.ChangeCardInformation)
 def change_card_information(ctx: Context, c: m.ChangeCardInformation) -> Outcome:
     card = ctx.card(c.card)
     card.change_card_information(
@@ -250,49 +175,42 @@ def change_card_information(ctx: Context, c: m.ChangeCardInformation) -> Outcome
     return _only(card)
 
 
-@handles(m.AnswerInquiry)
 def answer_inquiry(ctx: Context, c: m.AnswerInquiry) -> Outcome:
     card = ctx.card(c.card)
     card.answer_inquiry(c.pin_confirmed, ctx.stamp)
     return _only(card)
 
 
-@handles(m.RecordNotesFieldFull)
 def record_notes_field_full(ctx: Context, c: m.RecordNotesFieldFull) -> Outcome:
     card = ctx.card(c.card)
     card.record_notes_field_full(ctx.stamp)
     return _only(card)
 
 
-@handles(m.RecordMoveOut)
 def record_move_out(ctx: Context, c: m.RecordMoveOut) -> Outcome:
     card = ctx.card(c.card)
     card.move_out(c.planned_move_out_on, c.overseas, ctx.stamp)
     return _only(card)
 
 
-@handles(m.FileMoveIn)
 def file_move_in(ctx: Context, c: m.FileMoveIn) -> Outcome:
     card = ctx.card(c.card)
     card.file_move_in(c.planned_move_out_on, c.moved_in_on, ctx.stamp)
     return _only(card)
 
 
-@handles(m.RegisterOverseasContinuedUse)
 def register_overseas_continued_use(ctx: Context, c: m.RegisterOverseasContinuedUse) -> Outcome:
     card = ctx.card(c.card)
     card.register_overseas_continued_use(c.planned_move_out_on, ctx.stamp)
     return _only(card)
 
 
-@handles(m.ExtendStay)
 def extend_stay(ctx: Context, c: m.ExtendStay) -> Outcome:
     card = ctx.card(c.card)
     card.extend_stay(c.new_stay_until, c.filed_by.to_domain(), ctx.stamp, pin_confirmed=c.pin_confirmed)
     return _only(card)
 
 
-@handles(m.GrantSpecialExtension)
 def grant_special_extension(ctx: Context, c: m.GrantSpecialExtension) -> Outcome:
     card = ctx.card(c.card)
     card.grant_special_extension(c.evidence, ctx.stamp)
@@ -302,21 +220,18 @@ def grant_special_extension(ctx: Context, c: m.GrantSpecialExtension) -> Outcome
 # ---------------------------------------------------------------------------- ends
 
 
-@handles(m.ReportLoss)
 def report_loss(ctx: Context, c: m.ReportLoss) -> Outcome:
     card = ctx.card(c.card)
     card.report_loss(c.lost_at_home, c.police_report, c.filed_by.to_domain(), ctx.stamp)
     return _only(card)
 
 
-@handles(m.ReturnCard)
 def return_card(ctx: Context, c: m.ReturnCard) -> Outcome:
     card = ctx.card(c.card)
     card.return_card(c.reason, c.filed_by.to_domain(), ctx.stamp)
     return _only(card)
 
 
-@handles(m.InvalidateCard)
 def invalidate_card(ctx: Context, c: m.InvalidateCard) -> Outcome:
     card = ctx.card(c.card)
     new_ref = (
@@ -326,14 +241,12 @@ def invalidate_card(ctx: Context, c: m.InvalidateCard) -> Outcome:
     return _only(card)
 
 
-@handles(m.CollectPhysicalCard)
 def collect_physical_card(ctx: Context, c: m.CollectPhysicalCard) -> Outcome:
     card = ctx.card(c.card)
     card.collect_physical_card(c.reason, ctx.stamp)
     return _only(card)
 
 
-@handles(m.RecordLapses)
 def record_lapses(ctx: Context, c: m.RecordLapses) -> Outcome:
     """Everything time made due on the card and its certificates by ``until`` (R13, R19–R30,
     R42) and the expiry notices due then (R44). Idempotent: what is recorded is no longer due."""
