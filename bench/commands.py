@@ -68,6 +68,7 @@ from pydantic import BaseModel
 from bench.baseline import Baseline
 from commands import models as m
 from commands.application import CardLifecycle
+from commands.bus import command_result
 from commands.command_log import PostgresCommandLogRecorder
 from commands.config import ConfigurationError, Settings, postgres_conninfo, prepare_storage, storage_env
 from commands.handlers import HANDLERS
@@ -450,7 +451,7 @@ def _parts(backend: str) -> dict[str, list[Any]]:
         "pydantic: command model_validate": [BaseModel.model_validate],
         "pydantic: model_dump (payload, result, filers)": [BaseModel.model_dump],
         "idempotency: payload_digest (json+hmac)": [payload_digest],
-        "idempotency: CommandResult (_result)": [CardLifecycle._result],
+        "idempotency: CommandResult (command_result)": [command_result],
         "load: Repository.get (select+decode+replay)": [Repository.get],
     }
     if backend == "sqlite":
