@@ -28,21 +28,17 @@ import fcntl
 import getpass
 import hashlib
 import os
-import re
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qs, unquote, urlparse
 
 from eventsourcing.utils import get_topic
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from commands.bound_mapper import BoundMapper
-from commands.command_log import PostgresCommandLogRecorder, SQLiteCommandLogRecorder
 from commands.crypto import (
     RING_FILE_SETTING,
     KeyRingCipher,
@@ -53,22 +49,41 @@ from commands.crypto import (
     write_ring_file,
 )
 from commands.fields import InputDateTime
-from commands.private_files import create_exclusively
 from lifecycle.policies import Policies
+from storage.errors import ConfigurationError
+from storage.files import create_exclusively
+from storage.files import writable_directory as _writable_directory
+from storage.settings import (
+    POSTGRES_IDENTIFIER,
+    POSTGRES_URL_PARAMETERS,
+    _postgres_env,
+    is_postgres,
+    postgres_conninfo,
+    prepare_storage,
+    sqlite_path,
+    storage_env,
+    view_env,
+)
+
+__all__ = [  # moved to storage (settings, errors, files); re-exported for the modules that import them here
+    "POSTGRES_IDENTIFIER",
+    "POSTGRES_URL_PARAMETERS",
+    "ConfigurationError",
+    "_postgres_env",
+    "_writable_directory",
+    "is_postgres",
+    "postgres_conninfo",
+    "prepare_storage",
+    "sqlite_path",
+    "storage_env",
+    "view_env",
+]
 
 KEY_FILE = "holder.key"
 CIPHER_KEY_FILE = "cipher.keys"
 RING_LOCK_FILE = ".cipher.keys.lock"
 MAX_KEY_ID = 2**32 - 1
 """Key ids are stored as 4 bytes in front of every ciphertext."""
-POSTGRES_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
-POSTGRES_URL_PARAMETERS: dict[str, tuple[str, int, int, int]] = {
-    # name: (eventsourcing setting, default, minimum, maximum)
-    "pool_size": ("POSTGRES_POOL_SIZE", 5, 1, 100),
-    "max_overflow": ("POSTGRES_MAX_OVERFLOW", 10, 0, 1000),
-    "lock_timeout": ("POSTGRES_LOCK_TIMEOUT", 5, 0, 3600),
-    "connect_timeout": ("POSTGRES_CONNECT_TIMEOUT", 10, 1, 600),
-}
 
 
 def default_data_dir() -> Path:
@@ -108,157 +123,6 @@ class Settings(BaseSettings):
             return getpass.getuser()
         except (KeyError, OSError):
             return "unknown"
-
-
-class ConfigurationError(Exception):
-    """The configuration cannot be used; the message says which setting and what to do."""
-
-
-def storage_env(settings: Settings) -> dict[str, str]:
-    """The eventsourcing persistence settings for the configured database URL:
-    ``sqlite:////absolute/file.sqlite``, ``sqlite:///relative.sqlite`` (in the data directory) or
-    ``postgresql://user:password@host:5432/dbname?schema=mynacard&pool_size=5&max_overflow=10
-    &lock_timeout=5&connect_timeout=10``. Anything else is a ``ConfigurationError`` naming the fix."""
-    url = settings.effective_database_url
-    try:
-        parsed = urlparse(url)
-    except ValueError as e:
-        raise ConfigurationError(f"MYNACARD_DATABASE_URL: not a URL ({e})") from None
-    if parsed.scheme == "sqlite":
-        path = sqlite_path(settings, url)
-        _writable_directory(path.parent, "MYNACARD_DATABASE_URL")
-        return {
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-            "SQLITE_DBNAME": str(path),
-            "APPLICATION_RECORDER_TOPIC": get_topic(SQLiteCommandLogRecorder),
-        }
-    if parsed.scheme in {"postgresql", "postgres"}:
-        return _postgres_env(parsed.query, parsed)
-    raise ConfigurationError(
-        f"MYNACARD_DATABASE_URL: unsupported scheme {parsed.scheme!r}; use sqlite:////path/to/file.sqlite "
-        "or postgresql://user@host:5432/dbname"
-    )
-
-
-def sqlite_path(settings: Settings, url: str) -> Path:
-    """The file of a ``sqlite:`` URL (issue 8 item 9): a host, an in-memory database or a URI
-    filename is refused; a relative path lies in the data directory."""
-    rest = url.removeprefix("sqlite:")
-    fix = "use sqlite:////absolute/path.sqlite or sqlite:///name.sqlite (in the data directory)"
-    if rest.startswith("//") and not rest.startswith("///"):
-        raise ConfigurationError(f"MYNACARD_DATABASE_URL: a sqlite URL has no host ({url!r}); {fix}")
-    if "?" in rest or "#" in rest:
-        raise ConfigurationError(f"MYNACARD_DATABASE_URL: a sqlite URL takes no parameters; {fix}")
-    text = unquote(rest[3:] if rest.startswith("///") else rest)
-    if not text or text.endswith("/"):
-        raise ConfigurationError(f"MYNACARD_DATABASE_URL: the sqlite URL names no file; {fix}")
-    name = Path(text).name
-    if ":memory:" in text or name.startswith("file:") or text.startswith("file:") or "mode=memory" in text:
-        raise ConfigurationError(
-            "MYNACARD_DATABASE_URL: an in-memory database keeps nothing after the command ends, "
-            f"so the CLI refuses it; {fix}"
-        )
-    path = Path(text)
-    return path if path.is_absolute() else settings.data_dir / path
-
-
-def _postgres_env(query_text: str, parsed: Any) -> dict[str, str]:
-    query = {k: v[-1] for k, v in parse_qs(query_text, keep_blank_values=True).items()}
-    unknown = set(query) - {"schema", *POSTGRES_URL_PARAMETERS}
-    if unknown:
-        raise ConfigurationError(
-            f"MYNACARD_DATABASE_URL: unknown parameter {sorted(unknown)[0]!r}; known: "
-            f"{', '.join(['schema', *POSTGRES_URL_PARAMETERS])}"
-        )
-    try:
-        port = parsed.port or 5432
-    except ValueError:
-        raise ConfigurationError(
-            "MYNACARD_DATABASE_URL: the port is not a number between 1 and 65535"
-        ) from None
-    schema = query.get("schema", "public")
-    if not POSTGRES_IDENTIFIER.fullmatch(schema):
-        raise ConfigurationError(
-            f"MYNACARD_DATABASE_URL: schema {schema!r} is not a plain PostgreSQL identifier; use lower-case "
-            "letters, digits and '_' (at most 63, not starting with a digit)"
-        )
-    env = {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
-        "POSTGRES_DBNAME": unquote(parsed.path.lstrip("/")) or "postgres",
-        "POSTGRES_HOST": parsed.hostname or "localhost",
-        "POSTGRES_PORT": str(port),
-        "POSTGRES_USER": unquote(parsed.username or "") or getpass.getuser(),
-        "POSTGRES_PASSWORD": unquote(parsed.password or ""),
-        "POSTGRES_SCHEMA": schema,
-        "APPLICATION_RECORDER_TOPIC": get_topic(PostgresCommandLogRecorder),
-    }
-    for name, (setting, default, low, high) in POSTGRES_URL_PARAMETERS.items():
-        text = query.get(name, str(default))
-        if not text.isdigit() or not low <= int(text) <= high:
-            raise ConfigurationError(
-                f"MYNACARD_DATABASE_URL: {name}={text!r} is not a whole number from {low} to {high}"
-            )
-        env[setting] = str(int(text))
-    return env
-
-
-def is_postgres(env: dict[str, str]) -> bool:
-    return env.get("PERSISTENCE_MODULE") == "eventsourcing.postgres"
-
-
-def postgres_conninfo(env: dict[str, str]) -> str:
-    """A libpq connection string from the eventsourcing PostgreSQL settings."""
-    from psycopg.conninfo import make_conninfo
-
-    return make_conninfo(
-        host=env["POSTGRES_HOST"],
-        port=env["POSTGRES_PORT"],
-        dbname=env["POSTGRES_DBNAME"],
-        user=env["POSTGRES_USER"],
-        password=env["POSTGRES_PASSWORD"] or None,
-        connect_timeout=env.get("POSTGRES_CONNECT_TIMEOUT", "10"),
-    )
-
-
-def prepare_storage(env: dict[str, str]) -> None:
-    """Create what the library does not: the SQLite file's directory, PostgreSQL's schema. On
-    PostgreSQL one connection is tried first, so an unreachable server fails within
-    ``connect_timeout`` with the driver's own message (the library's pool would wait and hide it)."""
-    if not is_postgres(env):
-        _writable_directory(Path(env["SQLITE_DBNAME"]).parent, "MYNACARD_DATABASE_URL")
-        return
-    import psycopg
-    from psycopg import sql
-
-    try:
-        with psycopg.connect(postgres_conninfo(env), autocommit=True) as conn:
-            if env.get("POSTGRES_SCHEMA", "public") != "public":
-                schema = sql.Identifier(env["POSTGRES_SCHEMA"])
-                conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema))
-    except psycopg.Error as e:
-        reason = " ".join(str(e).split()) or type(e).__name__
-        raise ConfigurationError(
-            f"MYNACARD_DATABASE_URL: cannot use PostgreSQL at {env['POSTGRES_HOST']}:{env['POSTGRES_PORT']} "
-            f"(database {env['POSTGRES_DBNAME']!r}): {reason}; check that the server runs and the URL, "
-            "user and password are right"
-        ) from None
-
-
-def _writable_directory(path: Path, setting: str) -> None:
-    """``path`` is a directory this process can write, made if missing; else a configuration error."""
-    if path.exists() and not path.is_dir():
-        raise ConfigurationError(f"{setting}: {path} is a file, not a directory; choose a directory")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ConfigurationError(
-            f"{setting}: cannot create the directory {path} ({e.strerror}); choose a writable place"
-        ) from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise ConfigurationError(
-            f"{setting}: the directory {path} is not writable by this user; fix its permissions or "
-            "choose another"
-        )
 
 
 def ensure_data_dir(settings: Settings) -> Path:
@@ -378,23 +242,6 @@ def rotate_key(settings: Settings, recorded_ids: Callable[[], set[int]] = set) -
         key = new_key(taken)
         write_ring_file(settings.data_dir / CIPHER_KEY_FILE, [*ring, key])
     return key
-
-
-def view_env(settings: Settings, projection: str) -> dict[str, str]:
-    """Persistence settings of a projection's view: on SQLite a file of its own beside the event
-    store (the library's SQLite tracking table is not prefixed)."""
-    events = storage_env(settings)
-    if events["PERSISTENCE_MODULE"] == "eventsourcing.sqlite":
-        path = Path(events["SQLITE_DBNAME"])
-        return {
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-            "SQLITE_DBNAME": str(path.with_name(f"{path.stem}-{projection}{path.suffix or '.sqlite'}")),
-        }
-    view = dict(events)
-    view.pop("APPLICATION_RECORDER_TOPIC", None)
-    view["POSTGRES_POOL_SIZE"] = "2"
-    view["POSTGRES_MAX_OVERFLOW"] = "2"
-    return view
 
 
 def configured_holder_key(settings: Settings) -> bytes | None:

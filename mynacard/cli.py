@@ -9,27 +9,24 @@ gap, or ``verify`` found differences); 1 unexpected.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from eventsourcing.persistence import MapperDeserialisationError
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
-from commands import certificate_models as cm
-from commands import models as m
-from commands.application import CommandResult
 from commands.config import ConfigurationError, Settings
 from commands.errors import CommandIdReused, ConcurrencyConflict, InputError, NotFound
-from commands.service import open_lifecycle
 from lifecycle.errors import RuleViolation
 from mynacard import output
-from mynacard.arguments import Option, add_model_options, collect
+from mynacard.audit_commands import add_audit_commands
 from mynacard.event_commands import add_event_commands
+from mynacard.operation_commands import add_operation_commands
 from mynacard.read_commands import add_read_commands
+from mynacard.write_commands import add_write_commands
+from storage.errors import ConsumerBusy
 from storage.integrity import StoreIntegrityError, TamperingDetected
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_RULE, EXIT_NOT_FOUND, EXIT_CONFLICT, EXIT_CONFIG, EXIT_INTEGRITY = (
@@ -56,23 +53,6 @@ def _common() -> argparse.ArgumentParser:
     return p
 
 
-def _writer() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(add_help=False)
-    g = p.add_argument_group("recording options")
-    g.add_argument("--actor", help="who records this (MYNACARD_ACTOR; default: login name)")
-    g.add_argument(
-        "--at",
-        dest="effective_at",
-        metavar="WHEN",
-        help="when it happened: 2025-04-01, 令和7年4月1日, 2025-04-01T03:10 (JST; default: now)",
-    )
-    g.add_argument("--command-id", help="idempotency key (UUID); default: a new one")
-    g.add_argument(
-        "--input", metavar="FILE", help="read the command's fields as JSON from FILE ('-' = stdin)"
-    )
-    return p
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mynacard",
@@ -83,15 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
         "Dates: ISO (2025-04-01) or 和暦 (令和7年4月1日, R7.4.1).",
     )
     sub = parser.add_subparsers(dest="subcommand", required=True, metavar="COMMAND")
-    common, writer = _common(), _writer()
-    models: tuple[type[m.Command], ...] = (*m.CARD_COMMANDS, *cm.CERTIFICATE_COMMANDS)
-    for model in models:
-        p = sub.add_parser(
-            model.COMMAND, parents=[common, writer], help=model.SUMMARY, description=f"{model.SUMMARY}."
-        )
-        options = add_model_options(p, model)
-        p.set_defaults(run=_command_runner(model, options))
+    common = _common()
+    add_write_commands(sub, common)
     add_read_commands(sub, common)
+    add_audit_commands(sub, common)
+    add_operation_commands(sub, common)
     add_event_commands(sub, common)
     return parser
 
@@ -122,52 +98,6 @@ def _setting_name(field: str) -> str:
     return "MYNACARD_" + "__".join(part.upper() for part in field.split("."))
 
 
-def _command_runner(model: type[m.Command], options: list[Option]) -> Runner:
-    def run(ns: argparse.Namespace, settings: Settings) -> int:
-        payload: dict[str, Any] = {}
-        if ns.input:
-            payload.update(_read_input(ns.input))
-        payload.update(collect(ns, options))
-        for key in ("effective_at", "command_id"):
-            if getattr(ns, key):
-                payload[key] = getattr(ns, key)
-        payload.setdefault("actor", ns.actor or settings.default_actor())
-        try:
-            command = model.model_validate(payload)
-        except ValidationError as e:
-            raise InputError.from_validation(e) from None
-        app = open_lifecycle(settings)
-        result = app.execute(command)
-        _print_result(result, ns.json)
-        return EXIT_OK
-
-    return run
-
-
-def _read_input(source: str) -> dict[str, Any]:
-    try:
-        text = sys.stdin.read() if source == "-" else open(source, encoding="utf-8").read()  # noqa: SIM115
-        data = json.loads(text)
-    except (OSError, json.JSONDecodeError) as e:
-        raise InputError.single("--input", f"cannot read a JSON object: {e}") from None
-    if not isinstance(data, dict):
-        raise InputError.single("--input", "the JSON document must be an object of fields")
-    return data
-
-
-def _print_result(result: CommandResult, as_json: bool) -> None:
-    if as_json:
-        output.print_json(result.model_dump(mode="json"))
-        return
-    again = " (already recorded: first result)" if result.duplicate else ""
-    print(f"{result.command}: card {result.application_id} is {result.status}{again}")
-    output.print_table(
-        None,
-        ("version", "event", "effective (JST)"),
-        ((str(e.version), e.type, e.effective_at) for e in result.events),
-    )
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     ns = parser.parse_args(argv)
@@ -185,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RuleViolation as e:
         output.print_error(e.as_dict(), as_json)
         return EXIT_RULE
-    except (CommandIdReused, ConcurrencyConflict) as e:
+    except (CommandIdReused, ConcurrencyConflict, ConsumerBusy) as e:
         output.print_error(e.as_dict(), as_json)
         return EXIT_CONFLICT
     except BrokenPipeError:

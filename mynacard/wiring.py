@@ -1,43 +1,29 @@
-"""Opening the read side from settings: which view classes, on which storage."""
+"""Opening the read side and the consumers' checkpoints from settings. The backend is chosen by
+the settings alone (``PERSISTENCE_MODULE``: ``storage.sqlite`` or ``storage.postgres``); its
+``StorageFactory`` makes each recorder, so nothing here names a backend class."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from eventsourcing.persistence import InfrastructureFactory, TrackingRecorder
-from eventsourcing.sqlite import SQLiteTrackingRecorder
 from eventsourcing.utils import Environment
 
 from commands.application import CardLifecycle
-from commands.config import Settings, view_env
-from projections.postgres_views import PostgresCheckpoints, PostgresLifecycleView, PostgresRevocationView
+from commands.config import Settings
 from projections.read_side import ReadSide, UpstreamApp
-from projections.sqlite_views import SQLiteLifecycleView, SQLiteRevocationView
-
-CHECKPOINT_CLASSES: dict[str, type[Any]] = {
-    "eventsourcing.sqlite": SQLiteTrackingRecorder,
-    "eventsourcing.postgres": PostgresCheckpoints,
-}
-VIEW_CLASSES: dict[str, dict[str, type[Any]]] = {
-    "eventsourcing.sqlite": {"lifecycle_view": SQLiteLifecycleView, "revocation_list": SQLiteRevocationView},
-    "eventsourcing.postgres": {
-        "lifecycle_view": PostgresLifecycleView,
-        "revocation_list": PostgresRevocationView,
-    },
-}
+from storage.interface import Checkpoints, StorageFactory
+from storage.settings import view_env
 
 
-def open_view(settings: Settings, name: str) -> Any:
-    env = view_env(settings, name)
-    factory = InfrastructureFactory[TrackingRecorder].construct(Environment(name=name, env=env))
-    return factory.tracking_recorder(VIEW_CLASSES[env["PERSISTENCE_MODULE"]][name])
+def storage_factory(settings: Settings, name: str) -> StorageFactory[Any]:
+    """The configured backend's factory for the recorder ``name``: its own SQLite file beside the
+    event store, or its table prefix on PostgreSQL (``view_env``)."""
+    return StorageFactory.construct(Environment(name=name, env=view_env(settings, name)))
 
 
-def open_checkpoints(settings: Settings) -> TrackingRecorder:
+def open_checkpoints(settings: Settings) -> Checkpoints:
     """Where durable consumers keep their checkpoints (one tracking row per consumer name)."""
-    env = view_env(settings, "consumers")
-    factory = InfrastructureFactory[TrackingRecorder].construct(Environment(name="consumers", env=env))
-    return factory.tracking_recorder(CHECKPOINT_CLASSES[env["PERSISTENCE_MODULE"]])
+    return storage_factory(settings, "consumers").checkpoints()
 
 
 def open_read_side(settings: Settings, app: CardLifecycle) -> ReadSide:
@@ -45,6 +31,6 @@ def open_read_side(settings: Settings, app: CardLifecycle) -> ReadSide:
     return ReadSide(
         UpstreamApp(app.name, app.recorder, app.mapper),
         app.policies,
-        open_view(settings, "lifecycle_view"),
-        open_view(settings, "revocation_list"),
+        storage_factory(settings, "lifecycle_view").lifecycle_view(),
+        storage_factory(settings, "revocation_list").revocation_list(),
     )

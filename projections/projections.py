@@ -7,7 +7,9 @@
 - ``revocation_list``: every revoked or held certificate, kept after expiry, under a
   monotonically increasing list number (a CRL for relying parties).
 
-Each batch also records the log head of its last event (``projections.views.head_of``).
+Each batch also records the log head of its last event (``storage.records.head_of``). The
+revocation list's changes are computed here (``revocation_changes``) and numbered by
+``projections.revocations.revocation_rows``; the views only execute the rows.
 An event that does not follow what the view holds for its aggregate (a version gap in the log,
 or a row altered or deleted behind the view) raises ``FoldMismatch``; an event of an unknown
 type raises ``storage.integrity.StoreIntegrityError`` naming its position (issue 8 item 10).
@@ -34,16 +36,10 @@ from lifecycle.certificate import (
     CertificateRevoked,
 )
 from projections.events import jsonable
-from projections.views import (
-    CardRow,
-    CertificateRow,
-    LifecycleView,
-    RevocationChange,
-    RevocationView,
-    TrackedView,
-    head_of,
-)
+from projections.revocations import RevocationChange, revocation_rows
 from storage.integrity import StoreIntegrityError
+from storage.interface import LifecycleView, RevocationView, TrackedView
+from storage.records import CardRow, CertificateRow, IssuedCertificate, head_of
 
 
 class Projection(Protocol):
@@ -238,8 +234,7 @@ class RevocationProjection:
         facts = self.view.certificate_facts({e.originator_id for e in cert_events})
         issued, changes = revocation_changes(cert_events, facts)
         self.view.commit(
-            issued,
-            changes,
+            revocation_rows(issued, changes),
             Tracking(application_name, notifications[-1].id),
             since,
             head_of(notifications[-1]),
@@ -251,16 +246,16 @@ Facts = dict[UUID, tuple[str, str, Any]]
 
 def revocation_changes(
     events: Iterable[Any], facts: Facts
-) -> tuple[list[tuple[UUID, str, str, Any]], list[RevocationChange]]:
+) -> tuple[list[IssuedCertificate], list[RevocationChange]]:
     """The revocation list's rule, as a pure function of certificate events in log order:
     revocations and holds are added (RFC 5280 reason and effective time), a release removes the
     hold; an expiry removes nothing. ``facts`` (serial, kind, expiry) is extended by issues."""
-    issued: list[tuple[UUID, str, str, Any]] = []
+    issued: list[IssuedCertificate] = []
     changes: list[RevocationChange] = []
     for e in events:
         if isinstance(e, CertificateIssued):
             facts[e.originator_id] = (e.serial, e.kind, e.expires_on)
-            issued.append((e.originator_id, e.serial, e.kind, e.expires_on))
+            issued.append(IssuedCertificate(e.originator_id, e.serial, e.kind, e.expires_on))
             continue
         if not isinstance(e, CertificateRevoked | CertificatePutOnHold | CertificateReleased):
             continue

@@ -23,7 +23,8 @@ from projections.certificates import CertificateStatus, certificate_status
 from projections.projections import LifecycleProjection, Projection, RevocationProjection
 from projections.runner import Progress, catch_up, check_head, rebuild
 from projections.status import CardStatus, card_status
-from projections.views import Counts, LifecycleView, RevocationEntry, RevocationView
+from storage.interface import LifecycleView, RevocationView
+from storage.records import Counts, RevocationEntry
 
 
 @dataclass(frozen=True, slots=True)

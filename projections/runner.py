@@ -29,9 +29,9 @@ from eventsourcing.domain import OriginatorVersionError
 from eventsourcing.persistence import ApplicationRecorder, IntegrityError, Notification
 
 from projections.projections import FoldMismatch, Projection
-from projections.views import LogHead, head_of
 from projections.wakeup import wakeup_for
 from storage.integrity import StoreIntegrityError
+from storage.records import LogHead, head_of
 
 DEFAULT_BATCH = 500
 Progress = Callable[[str, int, int], None]

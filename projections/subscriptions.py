@@ -4,7 +4,8 @@ renewal-notice mailing.
 - ``follow(...)``: an iterator of ``(position, event)`` after a position, in log order, with no
   gaps (the log's positions are assigned in commit order), optionally waiting for new events.
 - ``DurableConsumer``: a named consumer whose acknowledged position (its checkpoint) is stored
-  beside the fingerprints of the events it acknowledged (``CheckpointStore``). Delivery is
+  beside the fingerprints of the events it acknowledged (``storage.interface.Checkpoints``, one
+  implementation per backend). Delivery is
   at-least-once and in order: the checkpoint moves only on an acknowledgement, so after a crash
   the consumer resumes after the last acknowledged position and the position is the idempotency
   key of a downstream system.
@@ -17,29 +18,45 @@ renewal-notice mailing.
     (``CheckpointNotInLog`` when an older backup of the store was restored, or the checkpoints
     belong to another store): nothing is skipped or silently not delivered.
   - ``lease()`` makes a consumer name readable by one process at a time (``ConsumerBusy``).
+
+May import: ``eventsourcing.persistence``, the standard library, ``storage`` (its interface,
+records and errors; never a backend) and ``projections.wakeup``.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
-import os
 import re
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification, TrackingRecorder
-from eventsourcing.postgres import PostgresTrackingRecorder
-from eventsourcing.sqlite import SQLiteTrackingRecorder
+from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 
-from commands.errors import ConcurrencyConflict
 from projections.wakeup import wakeup_for
+from storage.errors import ConsumerBusy
+from storage.interface import Checkpoints
+
+__all__ = [  # ``ConsumerBusy`` is storage's (the lease raises it); imported from here as before
+    "FINGERPRINT_HISTORY",
+    "MAX_CONSUMER_NAME",
+    "MAX_POSITION",
+    "CheckpointMove",
+    "CheckpointNotInLog",
+    "ConsumerBusy",
+    "DurableConsumer",
+    "PositionNotInLog",
+    "check_consumer_name",
+    "event_fingerprint",
+    "follow",
+    "log_head",
+    "notification_at",
+    "notifications",
+]
 
 DEFAULT_BATCH = 500
 MAX_POSITION = 2**63 - 1
@@ -95,25 +112,6 @@ class PositionNotInLog(ValueError):
         self.position = position
         self.log_head = log_head
         super().__init__(f"{reason} (the log ends at position {log_head})")
-
-
-class ConsumerBusy(ConcurrencyConflict):
-    """Another process is reading the same consumer name."""
-
-    kind = "consumer_busy"
-
-    def __init__(self, consumer: str, holder: str | None = None) -> None:
-        self.consumer = consumer
-        who = f" (process {holder})" if holder else ""
-        super().__init__(f"consumer {consumer!r} is being read by another process{who}")
-
-    def as_dict(self) -> dict[str, str]:
-        return {
-            "kind": self.kind,
-            "message": str(self),
-            "hint": f"one reader per consumer name: wait for the other 'mynacard events --consumer "
-            f"{self.consumer}' to end (or stop it), or read under another consumer name",
-        }
 
 
 def check_consumer_name(name: str) -> str:
@@ -208,187 +206,6 @@ def log_head(recorder: ApplicationRecorder) -> int:
     return recorder.max_notification_id() or 0
 
 
-# ----------------------------------------------------------------------------- checkpoints
-
-
-@dataclass(frozen=True, slots=True)
-class _Statements:
-    """The checkpoint store's SQL for one backend, with named parameters (``str`` on SQLite,
-    psycopg ``Composed`` on PostgreSQL)."""
-
-    create: Any
-    position: Any
-    advance: Any
-    reset: Any
-    history: Any
-    remember: Any
-    forget_above: Any
-    trim: Any
-
-
-_SQL = {
-    "create": "CREATE TABLE IF NOT EXISTS {f} (consumer TEXT NOT NULL, position BIGINT NOT NULL, "
-    "fingerprint TEXT NOT NULL, PRIMARY KEY (consumer, position))",
-    "position": "SELECT notification_id FROM {t} WHERE application_name = %(name)s",
-    "advance": "INSERT INTO {t} (application_name, notification_id) VALUES (%(name)s, %(position)s) "
-    "ON CONFLICT (application_name) DO UPDATE SET notification_id = %(position)s "
-    "WHERE {t}.notification_id < %(position)s RETURNING notification_id",
-    "reset": "INSERT INTO {t} (application_name, notification_id) VALUES (%(name)s, %(position)s) "
-    "ON CONFLICT (application_name) DO UPDATE SET notification_id = %(position)s",
-    "history": "SELECT position, fingerprint FROM {f} WHERE consumer = %(name)s ORDER BY position DESC",
-    "remember": "INSERT INTO {f} (consumer, position, fingerprint) VALUES (%(name)s, %(position)s, "
-    "%(fingerprint)s) ON CONFLICT (consumer, position) DO UPDATE SET fingerprint = excluded.fingerprint",
-    "forget_above": "DELETE FROM {f} WHERE consumer = %(name)s AND position > %(position)s",
-    "trim": "DELETE FROM {f} WHERE consumer = %(name)s AND position <= (SELECT position FROM {f} "
-    "WHERE consumer = %(name)s ORDER BY position DESC LIMIT 1 OFFSET %(keep)s)",
-}
-
-
-def _sqlite_statements() -> _Statements:
-    """The library's SQLite tracking table is ``tracking``; the fingerprints sit beside it."""
-    text = {k: re.sub(r"%\((\w+)\)s", r":\1", v) for k, v in _SQL.items()}
-    return _Statements(**{k: v.format(t="tracking", f="consumer_fingerprints") for k, v in text.items()})
-
-
-def _postgres_statements(tracking: PostgresTrackingRecorder) -> _Statements:
-    """``<name>_tracking`` and ``<name>_fingerprints`` in the checkpoint store's schema."""
-    from psycopg.sql import SQL, Identifier
-
-    schema = Identifier(tracking.datastore.schema)
-    fingerprints = tracking.tracking_table_name.removesuffix("_tracking") + "_fingerprints"
-    tracking.check_identifier_length(fingerprints)
-    names = {
-        "t": SQL("{0}.{1}").format(schema, Identifier(tracking.tracking_table_name)),
-        "f": SQL("{0}.{1}").format(schema, Identifier(fingerprints)),
-    }
-    return _Statements(**{k: SQL(v).format(**names) for k, v in _SQL.items()})
-
-
-class CheckpointStore:
-    """Consumers' checkpoints: the library's tracking row per consumer name (the acknowledged
-    position) and, in a table beside it, the fingerprints of the events at the latest
-    ``FINGERPRINT_HISTORY`` acknowledged positions. A position and its fingerprint are written
-    in one transaction."""
-
-    def __init__(self, tracking: TrackingRecorder) -> None:
-        self.tracking = tracking
-        self.datastore: Any = getattr(tracking, "datastore")  # noqa: B009 (not on the abstract type)
-        if isinstance(tracking, SQLiteTrackingRecorder):
-            self.sql = _sqlite_statements()
-        elif isinstance(tracking, PostgresTrackingRecorder):
-            self.sql = _postgres_statements(tracking)
-        else:
-            raise TypeError(f"no checkpoint store on {type(tracking).__name__}")
-        if not self.datastore.single_row_tracking:
-            raise TypeError("consumer checkpoints need the library's single-row tracking table")
-        self._create_table()
-
-    def _create_table(self) -> None:
-        if isinstance(self.tracking, PostgresTrackingRecorder):
-            from commands.postgres_schema import schema_lock
-
-            with schema_lock(self.tracking.datastore), self.datastore.transaction(commit=True) as curs:
-                curs.execute(self.sql.create)
-            return
-        with self.datastore.transaction(commit=True) as c:
-            c.execute(self.sql.create)
-
-    def position(self, name: str) -> int:
-        """The acknowledged position of consumer ``name`` (0 before its first acknowledgement)."""
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(self.sql.position, {"name": name})
-            row = c.fetchone()
-        return int(row["notification_id"]) if row is not None and row["notification_id"] is not None else 0
-
-    def fingerprints(self, name: str) -> list[tuple[int, str]]:
-        """The remembered (position, fingerprint) acknowledgements of ``name``, newest first."""
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(self.sql.history, {"name": name})
-            return [(int(r["position"]), str(r["fingerprint"])) for r in c.fetchall()]
-
-    def advance(self, name: str, position: int, fingerprint: str) -> bool:
-        """Move the checkpoint forward to ``position`` (False, nothing written, when it is
-        already there or beyond: acknowledgements are monotonic)."""
-        with self.datastore.transaction(commit=True) as c:
-            c.execute(self.sql.advance, {"name": name, "position": position})
-            if c.fetchone() is None:
-                return False
-            self._remember(c, name, position, fingerprint)
-            c.execute(self.sql.trim, {"name": name, "keep": FINGERPRINT_HISTORY})
-        return True
-
-    def reset(self, name: str, position: int, fingerprint: str | None) -> None:
-        """Move the checkpoint to ``position``, also backwards; the fingerprints remembered
-        above it are forgotten (they belong to the log before the reset)."""
-        with self.datastore.transaction(commit=True) as c:
-            c.execute(self.sql.reset, {"name": name, "position": position})
-            c.execute(self.sql.forget_above, {"name": name, "position": position})
-            if fingerprint is not None:
-                self._remember(c, name, position, fingerprint)
-
-    def _remember(self, c: Any, name: str, position: int, fingerprint: str) -> None:
-        c.execute(self.sql.remember, {"name": name, "position": position, "fingerprint": fingerprint})
-
-
-# ----------------------------------------------------------------------------- leases
-
-
-@contextmanager
-def consumer_lease(checkpoints: TrackingRecorder, name: str) -> Iterator[None]:
-    """Hold the right to read consumer ``name`` (one process at a time; ``ConsumerBusy`` when
-    another holds it). SQLite: a non-blocking ``flock`` on a lock file beside the checkpoint
-    store; PostgreSQL: ``pg_try_advisory_lock`` on a connection of its own. Both end with the
-    process, however it ends."""
-    if isinstance(checkpoints, PostgresTrackingRecorder):
-        with _advisory_lease(checkpoints, name):
-            yield
-        return
-    if isinstance(checkpoints, SQLiteTrackingRecorder):
-        with _file_lease(Path(checkpoints.datastore.pool.db_name), name):
-            yield
-        return
-    raise TypeError(f"no consumer lease on {type(checkpoints).__name__}")
-
-
-def _lease_digest(store: str, name: str) -> bytes:
-    return hashlib.sha256(f"mynacard.consumer\0{store}\0{name}".encode()).digest()
-
-
-@contextmanager
-def _file_lease(store: Path, name: str) -> Iterator[None]:
-    """``consumer-<digest>.lock`` in the checkpoint store's directory (the data directory)."""
-    path = store.parent / f"consumer-{_lease_digest(str(store.resolve()), name).hex()[:24]}.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
-            raise ConsumerBusy(name, holder or None) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        yield
-    finally:
-        os.close(fd)  # releases the lock
-
-
-@contextmanager
-def _advisory_lease(checkpoints: PostgresTrackingRecorder, name: str) -> Iterator[None]:
-    """A session advisory lock keyed on (schema, consumer name), on a dedicated connection."""
-    import psycopg
-
-    datastore = checkpoints.datastore
-    key = int.from_bytes(_lease_digest(datastore.schema, name)[:8], "big", signed=True)
-    params = datastore.pool.kwargs
-    connect = params() if callable(params) else dict(params or {})
-    kwargs = {k: v for k, v in connect.items() if k != "row_factory"}
-    with psycopg.connect(autocommit=True, **kwargs) as conn:
-        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
-        if row is None or not row[0]:
-            raise ConsumerBusy(name)
-        yield
-
-
 # ----------------------------------------------------------------------------- durable consumers
 
 
@@ -414,13 +231,14 @@ class DurableConsumer:
     def __init__(
         self,
         name: str,
-        checkpoints: TrackingRecorder,
+        checkpoints: Checkpoints,
         recorder: ApplicationRecorder,
         mapper: Mapper[UUID],
     ) -> None:
         self.name = check_consumer_name(name)
         self.checkpoints = checkpoints
-        self.store = CheckpointStore(checkpoints)
+        self.store = checkpoints
+        """Where the checkpoint and its fingerprints are kept (the same object as ``checkpoints``)."""
         self.recorder = recorder
         self.mapper = mapper
 
@@ -429,9 +247,10 @@ class DurableConsumer:
         """The acknowledged position (as stored; ``check()`` also proves the log holds it)."""
         return self.store.position(self.name)
 
-    def lease(self) -> Any:
-        """A context in which this process alone reads this consumer (see ``consumer_lease``)."""
-        return consumer_lease(self.checkpoints, self.name)
+    def lease(self) -> AbstractContextManager[None]:
+        """A context in which this process alone reads this consumer (``ConsumerBusy`` when
+        another process holds it; see ``Checkpoints.lease``)."""
+        return self.checkpoints.lease(self.name)
 
     def check(self) -> int:
         """The acknowledged position, once the log is shown to still hold the acknowledged event
@@ -490,7 +309,7 @@ class DurableConsumer:
         found = notification_at(self.recorder, position)
         if found is None:
             raise PositionNotInLog(position, head, f"the log has no event at position {position}")
-        self.store.advance(self.name, position, event_fingerprint(found))
+        self.store.advance(self.name, position, event_fingerprint(found), keep=FINGERPRINT_HISTORY)
         return CheckpointMove(self.name, position, previous, self.position, head)
 
     def reset_to(self, position: int) -> CheckpointMove:
@@ -526,7 +345,7 @@ class DurableConsumer:
             self.recorder, after=self.check(), wait=wait, stop=stop, poll_interval=poll_interval
         ):
             handler(n.id, self.mapper.to_domain_event(n))
-            self.store.advance(self.name, n.id, event_fingerprint(n))
+            self.store.advance(self.name, n.id, event_fingerprint(n), keep=FINGERPRINT_HISTORY)
             delivered += 1
             if limit is not None and delivered >= limit:
                 break

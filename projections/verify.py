@@ -42,8 +42,9 @@ from projections.events import jsonable
 from projections.projections import Projection, decode_snapshot
 from projections.read_side import ReadSide
 from projections.runner import Upstream, catch_up, check_head
-from projections.views import LifecycleView, ReadModelTable, RevocationView, TrackedView, ViewSnapshot
 from storage.integrity import StoreIntegrityError, TamperingDetected
+from storage.interface import LifecycleView, RevocationView, TrackedView
+from storage.records import ReadModelTable, ViewSnapshot
 
 LOG = "event_store"
 """The ``projection`` of a finding about the log itself."""

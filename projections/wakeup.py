@@ -1,14 +1,17 @@
 """Being told when the log grows. On PostgreSQL every insert into the event table issues
 ``NOTIFY <events table>`` (the library does it in the same transaction); a ``LogWakeup`` holds
 one connection that LISTENs and wakes the projection runner and the subscribers at once, so they
-are pushed rather than polling. SQLite has no such channel: there, waiters poll."""
+are pushed rather than polling. SQLite has no such channel: there, waiters poll.
+
+May import: the standard library, psycopg and ``eventsourcing.postgres`` (both only once a
+PostgreSQL recorder exists: a SQLite read side never loads them).
+"""
 
 from __future__ import annotations
 
+import sys
 import threading
 from typing import Any
-
-from eventsourcing.postgres import PostgresApplicationRecorder
 
 
 class LogWakeup:
@@ -59,6 +62,10 @@ class LogWakeup:
 
 def wakeup_for(recorder: Any) -> LogWakeup | None:
     """A LISTEN/NOTIFY wake-up for a PostgreSQL log; None for SQLite (poll instead)."""
+    if "eventsourcing.postgres" not in sys.modules:
+        return None  # no PostgreSQL recorder can exist in this process
+    from eventsourcing.postgres import PostgresApplicationRecorder
+
     if isinstance(recorder, PostgresApplicationRecorder):
         from psycopg.conninfo import make_conninfo
 

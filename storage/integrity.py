@@ -2,6 +2,8 @@
 
 They are not configuration problems (the keys match the store, see ``storage.identity``) and
 not conflicts: a row was altered, moved between aggregates, or deleted behind the service's back.
+
+May import: ``eventsourcing.persistence`` and the standard library.
 """
 
 from __future__ import annotations

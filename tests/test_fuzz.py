@@ -56,7 +56,7 @@ from commands.service import open_lifecycle
 from lifecycle.documents import CATALOGUE
 from lifecycle.errors import RuleViolation
 from lifecycle.identifiers import card_id_for
-from mynacard import arguments, cli, output
+from mynacard import arguments, cli, output, write_commands
 from tests import harness
 from tests.backend import BACKEND, database_url
 
@@ -718,7 +718,7 @@ def test_cli_argvs_exit_with_a_documented_code_and_no_traceback(
         opened.append(applications[key])
         return applications[key]
 
-    monkeypatch.setattr(cli, "open_lifecycle", open_once)
+    monkeypatch.setattr(write_commands, "open_lifecycle", open_once)
     print_error = output.print_error
     monkeypatch.setattr(output, "print_error", lambda data, as_json: print_error(data, as_json, sys.stderr))
 

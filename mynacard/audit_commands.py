@@ -1,0 +1,115 @@
+"""Audit replay (the auditor's view): history, valid-at, and status as known at a recorded time.
+Each answer folds one card's and its certificates' events, never the whole log."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from commands.config import Settings
+from commands.errors import NotFound
+from commands.service import open_lifecycle
+from lifecycle.calendar import jst_date, start_of_day
+from mynacard import output
+from mynacard.cli_support import (
+    EXIT_OK,
+    UnknownCertificate,
+    log_integrity,
+    option_card_id,
+    option_date,
+    option_moment,
+    subcommand_adder,
+)
+from projections.audit import card_as_known_at, certificates_as_known_at, valid_at
+from projections.certificates import certificate_status
+from projections.events import event_to_dict
+from projections.status import card_status
+
+
+def status_as_known_at(ns: argparse.Namespace, settings: Settings, card_id: Any) -> int:
+    app = open_lifecycle(settings)
+    known_at = option_moment("--as-known-at", ns.as_known_at)
+    with log_integrity():
+        card = card_as_known_at(app.events, card_id, known_at)
+        if card is None:
+            raise NotFound.single("card", f"no card was known at {known_at.isoformat()}")
+        today = option_date("--as-of", ns.as_of) if ns.as_of else jst_date(known_at)
+        moment = start_of_day(today) if ns.as_of else known_at
+        status = card_status(card, today, app.policies)
+        certs = [
+            certificate_status(c, moment, card) for c in certificates_as_known_at(app.events, card, known_at)
+        ]
+    if ns.json:
+        output.print_json(
+            {**status.as_dict(), "as_known_at": known_at, "certificates": [c.as_dict() for c in certs]}
+        )
+        return EXIT_OK
+    print(f"as known at {known_at.isoformat()} (events recorded after it are ignored)")
+    output.print_card_report(status, certs, moment)
+    return EXIT_OK
+
+
+def run_valid_at(ns: argparse.Namespace, settings: Settings) -> int:
+    app = open_lifecycle(settings)
+    at = option_moment("--at", ns.at)
+    known_at = option_moment("--as-known-at", ns.as_known_at) if ns.as_known_at else None
+    with log_integrity():
+        answer = valid_at(app.events, ns.serial.strip().upper(), at, known_at)
+    if answer.kind == "?" and answer.reason == "no such certificate":
+        raise UnknownCertificate()
+    if ns.json:
+        output.print_json(answer.as_dict())
+        return EXIT_OK
+    known = f"as known at {known_at.isoformat()}" if known_at else "as known now"
+    verdict = "VALID" if answer.valid else f"NOT VALID: {answer.reason} ({answer.rule})"
+    print(f"{answer.kind} {answer.serial} at {at.isoformat()}, {known}: {verdict}")
+    return EXIT_OK
+
+
+def run_history(ns: argparse.Namespace, settings: Settings) -> int:
+    app = open_lifecycle(settings)
+    card_id = option_card_id(ns.card)
+    known_at = option_moment("--as-known-at", ns.as_known_at) if ns.as_known_at else None
+    with log_integrity():
+        card = card_as_known_at(app.events, card_id, known_at)
+        if card is None:
+            raise NotFound.single("card", "no card with this application id or card id")
+        events = app.card_history(card)
+        certificates = app.card_certificates(card)
+    if known_at is not None:
+        events = [e for e in events if e.timestamp <= known_at]
+    rows = [event_to_dict(e) for e in events]
+    if ns.json:
+        output.print_json(rows)
+        return EXIT_OK
+    labels = {str(card.id): "card"}
+    labels.update({str(c.id): f"{c.kind} {c.serial[:8]}…" for c in certificates})
+    title = f"History of card {card.application_id}" + (
+        f" as known at {known_at.isoformat()}" if known_at else ""
+    )
+    output.print_history(title, rows, labels)
+    return EXIT_OK
+
+
+def add_audit_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    add = subcommand_adder(sub, common)
+
+    p = add(
+        "history",
+        run_history,
+        "every event of a card and its certificates, in order",
+        "Every event of the card and of its certificates, with effective and recorded time and actor.",
+    )
+    p.add_argument("card", metavar="CARD", help="application id (23 digits) or card id")
+    p.add_argument("--as-known-at", metavar="WHEN", help="only the events recorded up to WHEN")
+
+    p = add(
+        "valid-at",
+        run_valid_at,
+        "was a certificate valid at T, as known now or as known at S?",
+        "Audit replay: the certificate's and its card's events (only those recorded up to "
+        "--as-known-at) decide whether it was valid at the effective time --at.",
+    )
+    p.add_argument("serial", metavar="SERIAL")
+    p.add_argument("--at", required=True, metavar="T", help="effective time, e.g. 2025-01-06T09:00")
+    p.add_argument("--as-known-at", metavar="S", help="recorded time: what the service knew then")

@@ -1,0 +1,204 @@
+"""Operations (the operator's view): projections and their lag, rebuild, follow, sweep, verify,
+policies, rotate-key."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from contextlib import suppress
+from typing import Any
+
+from commands.config import Settings
+from commands.errors import InputError
+from commands.service import open_lifecycle, rotate_store_key
+from commands.sweep import sweep
+from mynacard import output
+from mynacard.cli_support import (
+    EXIT_DIFFERENCES,
+    EXIT_OK,
+    caught_up,
+    option_date,
+    progress_bar,
+    subcommand_adder,
+    today_of,
+    views_on_this_log,
+)
+from mynacard.wiring import open_read_side
+from projections.verify import verify
+
+
+def run_projections(ns: argparse.Namespace, settings: Settings) -> int:
+    app = open_lifecycle(settings)
+    read = open_read_side(settings, app)
+    positions = read.positions()
+    if ns.json:
+        output.print_json(positions)
+        return EXIT_OK
+    output.print_table(
+        "Projections",
+        ("projection", "position", "log", "lag", "state"),
+        (
+            (n, str(p["position"]), str(p["log"]), str(p["lag"]), str(p["state"]))
+            for n, p in positions.items()
+        ),
+    )
+    for name, p in positions.items():
+        if "problem" in p:
+            print(f"{name}: {p['problem']}: run 'mynacard rebuild'", file=sys.stderr)
+    return EXIT_OK
+
+
+def run_rebuild(ns: argparse.Namespace, settings: Settings) -> int:
+    app = open_lifecycle(settings)
+    read = open_read_side(settings, app)
+    names = ns.projection or [p.name for p in read.projections]
+    unknown = [n for n in names if n not in {p.name for p in read.projections}]
+    if unknown:
+        raise InputError.single(
+            "--projection",
+            f"unknown projection {unknown[0]!r}",
+            hint=f"projections: {', '.join(p.name for p in read.projections)}",
+        )
+    head = app.recorder.max_notification_id() or 0
+    applied: dict[str, int] = {}
+    with progress_bar("rebuilding", head * len(names), not ns.json) as advance:
+        for name in names:
+            seen = [0]
+
+            def progress(_name: str, position: int, _head: int, seen: list[int] = seen) -> None:
+                advance(position - seen[0])
+                seen[0] = position
+
+            applied.update(read.rebuild([name], progress))
+    if ns.json:
+        output.print_json({"rebuilt": applied, "positions": read.positions()})
+    else:
+        for name, n in applied.items():
+            print(f"{name}: rebuilt from position 0, {n} events applied")
+    return EXIT_OK
+
+
+def run_follow_projections(ns: argparse.Namespace, settings: Settings) -> int:
+    from projections.runner import Poller
+
+    app = open_lifecycle(settings)
+    read = open_read_side(settings, app)
+    print(f"following the log every {ns.interval}s (Ctrl-C to stop)", file=sys.stderr)
+    poller = Poller(read.upstream, read.projections, ns.interval)
+    with views_on_this_log(), suppress(KeyboardInterrupt):
+        poller.run()
+    return EXIT_OK
+
+
+def run_sweep(ns: argparse.Namespace, settings: Settings) -> int:
+    app, read = caught_up(settings, ns)
+    until = option_date("--until", ns.until) if ns.until else today_of(app)
+    if until > today_of(app):
+        raise InputError.single(
+            "--until", f"{until.isoformat()} lies after today: time has not made it due yet"
+        )
+    candidates = read.sweep_candidates(until)
+    with progress_bar("sweeping", len(candidates), not ns.json) as advance:
+        report = sweep(app, candidates, until, ns.actor or settings.default_actor(), advance)
+    with views_on_this_log():
+        read.catch_up()
+    if ns.json:
+        output.print_json(report.as_dict())
+        return EXIT_OK
+    print(
+        f"sweep until {until.isoformat()}: {report.cards_checked} cards checked, "
+        f"{report.commands_run} swept now, {report.already_done} already swept, "
+        f"{report.events_recorded} events recorded"
+    )
+    if report.by_type:
+        output.print_table(None, ("event", "count"), ((k, str(v)) for k, v in sorted(report.by_type.items())))
+    return EXIT_OK
+
+
+def run_verify(ns: argparse.Namespace, settings: Settings) -> int:
+    app = open_lifecycle(settings)
+    read = open_read_side(settings, app)
+    report = verify(read)
+    if ns.json:
+        output.print_json(report.as_dict())
+    else:
+        at = ", ".join(f"{name} at {position}" for name, position in report.positions.items())
+        print(
+            f"verified {report.cards} cards, {report.certificates} certificates, "
+            f"{report.revocation_entries} revocation entries ({at}; log at {report.log}): "
+            f"{len(report.differences)} differences"
+        )
+        if report.differences:
+            output.print_table(
+                "Differences",
+                ("projection", "subject", "field", "expected", "actual"),
+                (
+                    (d.projection, d.subject, d.field, str(d.expected), str(d.actual))
+                    for d in report.differences
+                ),
+            )
+    return EXIT_OK if report.ok else EXIT_DIFFERENCES
+
+
+def run_rotate_key(ns: argparse.Namespace, settings: Settings) -> int:
+    """Add a key to the encryption key ring: new events use it, old ones stay readable."""
+    key, head = rotate_store_key(settings)
+    if ns.json:
+        output.print_json({"key_id": key.key_id, "events_before": head})
+    else:
+        print(
+            f"key {key.key_id} now encrypts new events; events up to position {head} keep their keys "
+            f"(back up {settings.data_dir / 'cipher.keys'})"
+        )
+    return EXIT_OK
+
+
+def run_policies(ns: argparse.Namespace, settings: Settings) -> int:
+    policies = settings.policies.as_dict()
+    if ns.json:
+        output.print_json(policies)
+        return EXIT_OK
+    output.print_fields("Policies (set with MYNACARD_POLICIES__<NAME>=value)", policies.items())
+    return EXIT_OK
+
+
+def add_operation_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    add = subcommand_adder(sub, common)
+
+    add("projections", run_projections, "each projection's position and lag behind the log")
+
+    p = add("rebuild", run_rebuild, "rebuild projections from position 0")
+    p.add_argument("--projection", action="append", help="one projection (repeat); default: all")
+
+    p = add("follow", run_follow_projections, "keep the projections up to date (polling the log)")
+    p.add_argument("--interval", type=float, default=0.5, help="seconds between polls (default 0.5)")
+
+    p = add(
+        "sweep",
+        run_sweep,
+        "record every time-driven event due up to a day (idempotent)",
+        "Records, once, every expiry, lapse (R13, R27, R28, R30) and expiry notice (R44) due by --until; "
+        "running it again records nothing new, and an interrupted sweep resumes.",
+    )
+    p.add_argument("--until", metavar="DATE", help="the day (default: today; never after today)")
+    p.add_argument("--actor", help="who records it (default: MYNACARD_ACTOR or the login name)")
+
+    add(
+        "verify",
+        run_verify,
+        "compare every read-model table and tracking position with a fold of the log",
+        "Checks the event log (event types, versions without gaps), then rebuilds each projection "
+        "from the log in a scratch copy and compares every row and column of every table of the "
+        "read models, and every tracking position, with it; repairs nothing. Prints the "
+        "differences and exits 7 if there are any.",
+    )
+
+    add("policies", run_policies, "the policy settings in force (D01–D11)")
+
+    add(
+        "rotate-key",
+        run_rotate_key,
+        "add an encryption key: new events use it, old ones stay readable",
+        "Adds a key to the key ring (cipher.keys): events recorded from now on are encrypted with it, "
+        "earlier ones stay readable with their own keys. Back up the ring file.",
+    )

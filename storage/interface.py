@@ -1,0 +1,240 @@
+"""What every storage backend offers, as abstract recorders (the library's searchable-timestamps
+pattern: one interface module, one module per backend implementing it).
+
+- ``CommandLog``: the event store's extras beside the library's application recorder: the
+  command log (one row per executed command, written in the same transaction as its events) and
+  the store's identity with the fingerprints of its keys.
+- ``TrackedView``: what every read model keeps beside its rows (tracking position, log head,
+  snapshot, scratch twin, atomic swap); ``LifecycleView`` and ``RevocationView`` are the two.
+- ``Checkpoints``: durable consumers' acknowledged positions, their fingerprints and leases.
+- ``StorageFactory``: the library's ``InfrastructureFactory`` that also makes the recorders above;
+  a backend module (``storage.sqlite``, ``storage.postgres``) holds exactly one subclass, found
+  by the ``PERSISTENCE_MODULE`` setting.
+
+May import: the standard library, ``eventsourcing.persistence`` and ``storage.records``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
+from datetime import date
+from typing import TypeVar
+from uuid import UUID
+
+from eventsourcing.persistence import InfrastructureFactory, Tracking, TrackingRecorder
+
+from storage.records import (
+    CardRow,
+    CertificateRow,
+    CommandLogEntry,
+    Counts,
+    LogHead,
+    ReadModelTable,
+    RevocationEntry,
+    RevocationRows,
+    StoreIdentity,
+    ViewSnapshot,
+)
+
+# ----------------------------------------------------------------------------- the event store
+
+
+class CommandLog(ABC):
+    """What the application recorder offers beside the event log: the command log, and the
+    store's identity with the fingerprints of its keys (issue 8 items 1 and 3). A save given
+    ``command_log_entry=`` (``storage.records.COMMAND_LOG_KWARG``) writes the entry with the
+    events, in one transaction; a second entry with the same command id fails the save."""
+
+    @abstractmethod
+    def select_command(self, command_id: UUID) -> CommandLogEntry | None:
+        """The logged execution of ``command_id``, if any."""
+
+    @abstractmethod
+    def store_identity(self) -> StoreIdentity | None:
+        """The store's identity, or None for a store that has none yet."""
+
+    @abstractmethod
+    def claim_store_identity(self, identity: StoreIdentity) -> StoreIdentity:
+        """Record ``identity`` unless the store has one; the identity in force either way
+        (of processes opening a new store at once, the first one's)."""
+
+    @abstractmethod
+    def recorded_keys(self) -> dict[int, str]:
+        """Key id → fingerprint of every encryption key the store has recorded."""
+
+    @abstractmethod
+    def record_keys(self, fingerprints: dict[int, str], at: str) -> dict[int, str]:
+        """Record the fingerprints of keys not recorded yet (a recorded id is never changed);
+        every recorded key afterwards."""
+
+
+# ----------------------------------------------------------------------------- read models
+
+
+class TrackedView(TrackingRecorder, ABC):
+    """What every view of the read side offers besides its own rows and questions.
+
+    Its row updates and its tracking position are written in ONE transaction; beside the position
+    it keeps its *log head* (the fingerprint of the log event at that position), so a view that
+    follows another log (a restored or other store) is recognised (issue 8 item 4)."""
+
+    @abstractmethod
+    def tracked_head(self, application_name: str) -> tuple[int, LogHead | None]:
+        """The tracking position and the log head recorded with it (None: none recorded, a view
+        made before log heads were kept), read together."""
+
+    @abstractmethod
+    def record_head(self, application_name: str, head: LogHead) -> None:
+        """Record the log head of a view made before log heads were kept, if it still stands at
+        ``head.position`` and has none (a no-op otherwise)."""
+
+    @abstractmethod
+    def read_model_tables(self) -> list[ReadModelTable]:
+        """Every table of the view, its tracking table and log head table included."""
+
+    @abstractmethod
+    def snapshot(self, application_name: str) -> AbstractContextManager[ViewSnapshot]:
+        """The whole view in one consistent read (nothing written meanwhile is seen)."""
+
+    @abstractmethod
+    def scratch(self) -> AbstractContextManager[TrackedView]:
+        """An empty view of the same kind in temporary storage, dropped on exit."""
+
+    @abstractmethod
+    def replace_with(self, scratch: TrackedView, application_name: str) -> None:
+        """Take over every row, the tracking position and the log head of ``scratch`` (made by
+        ``scratch()``) in one transaction: readers see the old view or the new one, never a mix."""
+
+    @abstractmethod
+    def clear(self, application_name: str) -> None:
+        """Empty the view and forget its position and log head (a rebuild starts from 0)."""
+
+
+class LifecycleView(TrackedView, ABC):
+    """Cards and certificates, current state (the ``lifecycle_view`` projection)."""
+
+    @abstractmethod
+    def card_rows(self, card_ids: Iterable[UUID]) -> dict[UUID, CardRow]: ...
+
+    @abstractmethod
+    def certificate_rows(self, certificate_ids: Iterable[UUID]) -> dict[UUID, CertificateRow]: ...
+
+    @abstractmethod
+    def commit(
+        self,
+        cards: Sequence[CardRow],
+        certificates: Sequence[CertificateRow],
+        tracking: Tracking,
+        since: int,
+        head: LogHead,
+    ) -> None:
+        """Upsert the rows and advance the tracking position from ``since`` to the batch's last
+        (whose log head is ``head``), in one transaction; raise ``IntegrityError`` if another
+        runner moved it meanwhile."""
+
+    @abstractmethod
+    def certificates_of_card(self, card_id: UUID) -> list[CertificateRow]: ...
+
+    @abstractmethod
+    def certificate_by_serial(self, serial: str) -> CertificateRow | None: ...
+
+    @abstractmethod
+    def cards_of_holder(self, holder_ref: str) -> list[CardRow]:
+        """Every card of a person: by the holder reference, or the one after a My Number change."""
+
+    @abstractmethod
+    def cards_expiring(self, first: date, last: date, *, live_only: bool = True) -> list[CardRow]: ...
+
+    @abstractmethod
+    def certificates_expiring(self, first: date, last: date) -> list[CertificateRow]: ...
+
+    @abstractmethod
+    def unended_cards(self) -> list[CardRow]:
+        """Cards in use or waiting for pickup: what time makes due is for each card to say (sweep)."""
+
+    @abstractmethod
+    def counts(self) -> Counts: ...
+
+    @abstractmethod
+    def all_card_ids(self) -> list[UUID]: ...
+
+    @abstractmethod
+    def all_certificate_ids(self) -> list[UUID]: ...
+
+
+class RevocationView(TrackedView, ABC):
+    """The revocation list (the ``revocation_list`` projection): every revoked or held
+    certificate, kept after its expiry, under a monotonically increasing list number."""
+
+    @abstractmethod
+    def certificate_facts(self, certificate_ids: Iterable[UUID]) -> dict[UUID, tuple[str, str, date | None]]:
+        """(serial, kind, expires_on) of certificates the list has seen issued."""
+
+    @abstractmethod
+    def commit(self, rows: RevocationRows, tracking: Tracking, since: int, head: LogHead) -> None:
+        """Record issued certificates and the batch's numbered rows (numbered from the list
+        number held now, see ``RevocationRows``) and its log head, atomically, if the position is
+        still ``since`` (else ``IntegrityError``)."""
+
+    @abstractmethod
+    def list_number(self) -> int: ...
+
+    @abstractmethod
+    def entries(self, *, include_removed: bool = False) -> list[RevocationEntry]: ...
+
+
+# ----------------------------------------------------------------------------- consumers
+
+
+class Checkpoints(TrackingRecorder, ABC):
+    """Consumers' checkpoints: the library's tracking row per consumer name (the acknowledged
+    position) and, in a table beside it, the fingerprints of the events at its latest
+    acknowledged positions. A position and its fingerprint are written in one transaction."""
+
+    @abstractmethod
+    def position(self, name: str) -> int:
+        """The acknowledged position of consumer ``name`` (0 before its first acknowledgement)."""
+
+    @abstractmethod
+    def fingerprints(self, name: str) -> list[tuple[int, str]]:
+        """The remembered (position, fingerprint) acknowledgements of ``name``, newest first."""
+
+    @abstractmethod
+    def advance(self, name: str, position: int, fingerprint: str, *, keep: int) -> bool:
+        """Move the checkpoint forward to ``position``, remembering its fingerprint and the
+        newest ``keep`` ones (False, nothing written, when it is already there or beyond)."""
+
+    @abstractmethod
+    def reset(self, name: str, position: int, fingerprint: str | None) -> None:
+        """Move the checkpoint to ``position``, also backwards; the fingerprints remembered
+        above it are forgotten (they belong to the log before the reset)."""
+
+    @abstractmethod
+    def lease(self, name: str) -> AbstractContextManager[None]:
+        """Hold the right to read consumer ``name`` (one process at a time; ``ConsumerBusy``
+        when another holds it), released when the process ends, however it ends."""
+
+
+# ----------------------------------------------------------------------------- the factory
+
+TTracking = TypeVar("TTracking", bound=TrackingRecorder)
+
+
+class StorageFactory(InfrastructureFactory[TTracking]):
+    """The library's infrastructure factory, plus mynacard's read models and checkpoints. Its
+    ``application_recorder()`` is the backend's ``CommandLog`` recorder. Generic, so the
+    library's module scan (``PERSISTENCE_MODULE``) never mistakes it for a backend's factory."""
+
+    @abstractmethod
+    def lifecycle_view(self) -> LifecycleView:
+        """The ``lifecycle_view`` read model (tables created on first use)."""
+
+    @abstractmethod
+    def revocation_list(self) -> RevocationView:
+        """The ``revocation_list`` read model (tables created on first use)."""
+
+    @abstractmethod
+    def checkpoints(self) -> Checkpoints:
+        """The durable consumers' checkpoint store (tables created on first use)."""

@@ -1,0 +1,160 @@
+"""The PostgreSQL event store's application recorder with mynacard's extras (``CommandLog``): the
+``<app>_commands`` table, written in the same (pipelined) transaction as the command's events,
+and the store's identity and key fingerprints (``<app>_store_identity``, ``<app>_store_keys``).
+
+May import: psycopg, ``eventsourcing.postgres`` / ``eventsourcing.persistence``,
+``storage.interface``, ``storage.records`` and ``storage.postgres.schema``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.utils import retry
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Identifier
+
+from storage.interface import CommandLog
+from storage.postgres.schema import schema_lock
+from storage.records import COMMAND_LOG_KWARG, CommandLogEntry, StoreIdentity
+
+
+class PostgresCommandLogRecorder(PostgresApplicationRecorder, CommandLog):
+    """PostgreSQL application recorder with the ``<app>_commands`` table, written in the same
+    (pipelined) transaction as the events."""
+
+    def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events") -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        self.commands_table_name = events_table_name.removesuffix("_events") + "_commands"
+        self.check_identifier_length(self.commands_table_name)
+        schema, table = Identifier(self.datastore.schema), Identifier(self.commands_table_name)
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {0}.{1} (command_id uuid PRIMARY KEY, command text NOT NULL, "
+                "digest text NOT NULL, actor text NOT NULL, recorded_at text NOT NULL, result text NOT NULL)"
+            ).format(schema, table)
+        )
+        self.insert_command_statement = SQL("INSERT INTO {0}.{1} VALUES (%s,%s,%s,%s,%s,%s)").format(
+            schema, table
+        )
+        prefix = events_table_name.removesuffix("_events")
+        identity, keys = Identifier(f"{prefix}_store_identity"), Identifier(f"{prefix}_store_keys")
+        self.sql_create_statements.extend(
+            [
+                SQL(
+                    "CREATE TABLE IF NOT EXISTS {0}.{1} (singleton int PRIMARY KEY CHECK (singleton = 1), "
+                    "store_id text NOT NULL, created_at text NOT NULL, holder_key_fingerprint text NOT NULL)"
+                ).format(schema, identity),
+                SQL(
+                    "CREATE TABLE IF NOT EXISTS {0}.{1} (key_id bigint PRIMARY KEY, "
+                    "fingerprint text NOT NULL, recorded_at text NOT NULL)"
+                ).format(schema, keys),
+            ]
+        )
+        self.select_identity_statement = SQL(
+            "SELECT store_id, created_at, holder_key_fingerprint FROM {0}.{1}"
+        ).format(schema, identity)
+        self.claim_identity_statement = SQL(
+            "INSERT INTO {0}.{1} VALUES (1, %s, %s, %s) ON CONFLICT (singleton) DO NOTHING"
+        ).format(schema, identity)
+        self.select_keys_statement = SQL("SELECT key_id, fingerprint FROM {0}.{1}").format(schema, keys)
+        self.record_key_statement = SQL(
+            "INSERT INTO {0}.{1} VALUES (%s, %s, %s) ON CONFLICT (key_id) DO NOTHING"
+        ).format(schema, keys)
+        self.select_command_statement = SQL(
+            "SELECT command_id, command, digest, actor, recorded_at, result FROM {0}.{1} WHERE command_id=%s"
+        ).format(schema, table)
+
+    def create_table(self) -> None:
+        with schema_lock(self.datastore):
+            super().create_table()
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        """The library's pipelined insert, except that a failure after the rows were written
+        rolls the transaction back (eventsourcing 9.5.6 keeps the exception until after the
+        transaction has committed, so a save reported as failed could be stored)."""
+        if self.datastore.enable_db_functions:
+            ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
+            return ids
+        failure: Exception | None = None
+        notification_ids: Sequence[int] | None = None
+        with self.datastore.get_connection() as conn:
+            with conn.pipeline() as pipeline, conn.transaction():
+                with conn.cursor() as curs:
+                    self._insert_events(curs, stored_events, **kwargs)
+                if stored_events:
+                    with conn.cursor() as curs:
+                        try:
+                            self._insert_stored_events(curs, stored_events, **kwargs)
+                            pipeline.sync()
+                            notification_ids = self._fetch_ids_after_insert_events(
+                                curs, stored_events, **kwargs
+                            )
+                        except Exception as e:
+                            failure = e
+                    if failure is not None:
+                        raise psycopg.Rollback  # leaves the transaction rolled back, not committed
+            if failure is not None:
+                raise failure
+        return notification_ids
+
+    def _insert_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        super()._insert_events(curs, stored_events, **kwargs)
+        entry: CommandLogEntry | None = kwargs.get(COMMAND_LOG_KWARG)
+        if entry is not None:
+            curs.execute(self.insert_command_statement, entry.row(), prepare=True)
+
+    def store_identity(self) -> StoreIdentity | None:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self.select_identity_statement)
+            row = curs.fetchone()
+        if row is None:
+            return None
+        return StoreIdentity(row["store_id"], row["created_at"], row["holder_key_fingerprint"])
+
+    def claim_store_identity(self, identity: StoreIdentity) -> StoreIdentity:
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(
+                self.claim_identity_statement,
+                (identity.store_id, identity.created_at, identity.holder_key_fingerprint),
+            )
+        found = self.store_identity()
+        assert found is not None
+        return found
+
+    def recorded_keys(self) -> dict[int, str]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self.select_keys_statement)
+            return {int(r["key_id"]): str(r["fingerprint"]) for r in curs.fetchall()}
+
+    def record_keys(self, fingerprints: dict[int, str], at: str) -> dict[int, str]:
+        with self.datastore.transaction(commit=True) as curs:
+            for key_id, fingerprint in sorted(fingerprints.items()):
+                curs.execute(self.record_key_statement, (key_id, fingerprint, at))
+        return self.recorded_keys()
+
+    def select_command(self, command_id: UUID) -> CommandLogEntry | None:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self.select_command_statement, (command_id,), prepare=True)
+            row = curs.fetchone()
+        if row is None:
+            return None
+        return CommandLogEntry.from_row(
+            (
+                row["command_id"],
+                row["command"],
+                row["digest"],
+                row["actor"],
+                row["recorded_at"],
+                row["result"],
+            )
+        )

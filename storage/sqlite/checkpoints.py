@@ -1,0 +1,87 @@
+"""The SQLite checkpoint store of durable consumers, in a file of its own beside the event store
+(``<store>-consumers.sqlite``): the library's ``tracking`` table (one row per consumer name) and
+``consumer_fingerprints``; a consumer's lease is a ``flock`` on a lock file in that directory.
+
+May import: ``eventsourcing.sqlite``, the standard library and ``storage`` (not its PostgreSQL
+backend).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
+
+from storage.checkpoints import CHECKPOINT_SQL, lease_digest
+from storage.errors import ConsumerBusy
+from storage.interface import Checkpoints
+
+_SQL = {
+    k: re.sub(r"%\((\w+)\)s", r":\1", v).format(t="tracking", f="consumer_fingerprints")
+    for k, v in CHECKPOINT_SQL.items()
+}
+"""The library's SQLite tracking table is ``tracking``; the fingerprints sit beside it."""
+
+
+class SQLiteCheckpoints(SQLiteTrackingRecorder, Checkpoints):
+    """Consumers' checkpoints in SQLite (see ``storage.interface.Checkpoints``)."""
+
+    def __init__(self, datastore: SQLiteDatastore, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+        if not datastore.single_row_tracking:
+            raise TypeError("consumer checkpoints need the library's single-row tracking table")
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [*super().construct_create_table_statements(), _SQL["create"]]
+
+    def position(self, name: str) -> int:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(_SQL["position"], {"name": name})
+            row = c.fetchone()
+        return int(row["notification_id"]) if row is not None and row["notification_id"] is not None else 0
+
+    def fingerprints(self, name: str) -> list[tuple[int, str]]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(_SQL["history"], {"name": name})
+            return [(int(r["position"]), str(r["fingerprint"])) for r in c.fetchall()]
+
+    def advance(self, name: str, position: int, fingerprint: str, *, keep: int) -> bool:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(_SQL["advance"], {"name": name, "position": position})
+            if c.fetchone() is None:
+                return False
+            c.execute(_SQL["remember"], {"name": name, "position": position, "fingerprint": fingerprint})
+            c.execute(_SQL["trim"], {"name": name, "keep": keep})
+        return True
+
+    def reset(self, name: str, position: int, fingerprint: str | None) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(_SQL["reset"], {"name": name, "position": position})
+            c.execute(_SQL["forget_above"], {"name": name, "position": position})
+            if fingerprint is not None:
+                c.execute(_SQL["remember"], {"name": name, "position": position, "fingerprint": fingerprint})
+
+    @contextmanager
+    def lease(self, name: str) -> Iterator[None]:
+        """A non-blocking ``flock`` on ``consumer-<digest>.lock`` in the checkpoint store's
+        directory (the data directory); the lock file holds the holder's process id."""
+        store = Path(self.datastore.pool.db_name)
+        path = store.parent / f"consumer-{lease_digest(str(store.resolve()), name).hex()[:24]}.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+                raise ConsumerBusy(name, holder or None) from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
