@@ -41,7 +41,6 @@ from pydantic import BaseModel, Field
 
 from commands import models as m
 from commands.cache import CoherentCache
-from commands.command_log import COMMAND_LOG_KWARG, CommandLog, CommandLogEntry
 from commands.config import ConfigurationError
 from commands.errors import CommandIdReused, ConcurrencyConflict, InputError
 from commands.handlers import HANDLERS, Context, Handler, Outcome
@@ -54,6 +53,8 @@ from lifecycle.errors import RuleViolation
 from lifecycle.identifiers import format_application_id
 from lifecycle.policies import Policies
 from lifecycle.stamp import Stamp
+from storage.interface import CommandLog
+from storage.records import CLOCK_GUARD_KWARG, COMMAND_LOG_KWARG, CommandLogEntry
 
 CLOCK_SKEW = timedelta(minutes=5)
 """An effective time may lie this far after the service's clock (clients' clocks drift)."""
@@ -153,7 +154,9 @@ class CommandBus:
                     with cache.attempt():
                         cache.ensure_current()
                         result, changed, entry = self._prepare(handler, command, digest)
-                        cache.saw_own_writes(store.save(*changed, **{COMMAND_LOG_KWARG: entry}))
+                        guard = store.clock_tolerance is not None  # R66, checked again in the save
+                        saved = store.save(*changed, **{COMMAND_LOG_KWARG: entry, CLOCK_GUARD_KWARG: guard})
+                        cache.saw_own_writes(saved)
                 except (RuleViolation, InputError):
                     prior = self._prior_result(command.command_id, digest)
                     if prior is not None:

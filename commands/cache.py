@@ -27,6 +27,8 @@ from eventsourcing.application import AggregateNotFoundError, LRUCache, Reposito
 from eventsourcing.domain import Aggregate, DomainEventProtocol
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Recording
 
+from storage.interface import CommandLog
+
 
 def recorded_at(event: DomainEventProtocol[UUID]) -> datetime:
     """The time an event was recorded (every mynacard event has one)."""
@@ -130,6 +132,10 @@ class CoherentCache:
             return None
         if self._newest is not None and self._newest[0] == head:
             return self._newest[1]
+        newest_row = self._recorder.newest_recorded_at() if isinstance(self._recorder, CommandLog) else None
+        if newest_row is not None:  # the store's clock row (R66), advanced by every save
+            self._newest = (head, newest_row)
+            return newest_row
         notes = self._recorder.select_notifications(start=head, limit=1)
         if not notes:
             return None

@@ -19,7 +19,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
-from datetime import date
+from datetime import date, datetime
 from typing import TypeVar
 from uuid import UUID
 
@@ -68,6 +68,13 @@ class CommandLog(ABC):
     def record_keys(self, fingerprints: dict[int, str], at: str) -> dict[int, str]:
         """Record the fingerprints of keys not recorded yet (a recorded id is never changed);
         every recorded key afterwards."""
+
+    @abstractmethod
+    def newest_recorded_at(self) -> datetime | None:
+        """R66: the newest recorded time of a command saved with its command-log entry (the
+        store's clock row). Every such save advances it in its own transaction, and a save whose
+        recorded time lies before it fails as a conflict (``IntegrityError``): whatever writers
+        race, recorded time never goes backwards along the log."""
 
 
 # ----------------------------------------------------------------------------- read models

@@ -12,7 +12,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple, Protocol
 from uuid import UUID
 
@@ -34,6 +34,9 @@ LIVE_CERTIFICATE_STATUSES: tuple[str, ...] = tuple(sorted(LIVE_CERTIFICATE))
 
 COMMAND_LOG_KWARG = "command_log_entry"
 """The ``save(..., command_log_entry=...)`` keyword the recorders write in the same transaction."""
+CLOCK_GUARD_KWARG = "clock_guard"
+"""``save(..., clock_guard=True)``: the entry's recorded time must not lie before the store's
+clock row (R66), else the save fails as a conflict; without it the row only moves forward."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -373,3 +376,20 @@ def revocation_entry_from(r: Any) -> RevocationEntry:
         added_in=r["added_in"],
         removed_in=r["removed_in"],
     )
+
+
+CLOCK_CONFLICT = "R66: a later event was recorded meanwhile; the command is stamped again"
+"""The message of the conflict a save behind the store's clock row raises (retried by the bus)."""
+
+
+def clock_microseconds(moment: datetime) -> int:
+    """A recorded time as whole microseconds since the epoch (UTC): the store's clock row."""
+    delta = moment - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def clock_moment(microseconds: int) -> datetime:
+    return EPOCH + timedelta(microseconds=microseconds)
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -470,3 +470,50 @@ def make_read_only(app: CardLifecycle) -> None:
     pool._create_connection = read_only
     for connection in list(pool._pool):
         connection._sqlite_conn.execute("PRAGMA query_only = ON")
+
+
+def test_R66_writers_racing_on_one_store_record_times_in_log_order(tmp_path: Path) -> None:
+    """Issue 8 item 7 / R66 under concurrency: applications (each with its own cache of the newest
+    recorded time) write at once on a fixed clock; along the log, recorded time never goes back
+    (a save stamped before the store's clock row is a conflict, stamped again)."""
+    import threading
+
+    data_dir = tmp_path / "data"
+    settings = backend.settings(data_dir, now=NOW)
+    apps = [open_lifecycle(settings) for _ in range(4)]
+    barrier = threading.Barrier(len(apps))
+    failures: list[BaseException] = []
+
+    def write(n: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            for i in range(6):
+                story = Story(apps[n], apps[n].clock, my_number_=my_number(1000 + 10 * n + i))  # type: ignore[arg-type]
+                story.app.execute(
+                    m.SubmitApplication.model_validate(
+                        {
+                            "application_id": story.application_id,
+                            "my_number": story.my_number,
+                            "date_of_birth": "1980-10-10",
+                            "photo_taken_on": "2025-05-01",
+                            "actor": f"writer-{n}",
+                        }
+                    )
+                )
+        except BaseException as e:
+            failures.append(e)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(len(apps))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    try:
+        assert failures == []
+        notes = apps[0].recorder.select_notifications(start=1, limit=10_000)
+        times = [apps[0].mapper.to_domain_event(n).timestamp for n in notes]  # type: ignore[attr-defined]
+        assert len(times) >= 24
+        assert times == sorted(times), "a recorded time went back along the log"
+    finally:
+        for app in apps:
+            app.close()

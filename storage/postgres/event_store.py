@@ -9,6 +9,7 @@ May import: psycopg, ``eventsourcing.postgres`` / ``eventsourcing.persistence``,
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -18,11 +19,19 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastor
 from eventsourcing.utils import retry
 from psycopg import Cursor
 from psycopg.rows import DictRow
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Identifier, Literal
 
 from storage.interface import CommandLog
 from storage.postgres.schema import schema_lock
-from storage.records import COMMAND_LOG_KWARG, CommandLogEntry, StoreIdentity
+from storage.records import (
+    CLOCK_CONFLICT,
+    CLOCK_GUARD_KWARG,
+    COMMAND_LOG_KWARG,
+    CommandLogEntry,
+    StoreIdentity,
+    clock_microseconds,
+    clock_moment,
+)
 
 
 class PostgresCommandLogRecorder(PostgresApplicationRecorder, CommandLog):
@@ -64,6 +73,29 @@ class PostgresCommandLogRecorder(PostgresApplicationRecorder, CommandLog):
             "INSERT INTO {0}.{1} VALUES (1, %s, %s, %s) ON CONFLICT (singleton) DO NOTHING"
         ).format(schema, identity)
         self.select_keys_statement = SQL("SELECT key_id, fingerprint FROM {0}.{1}").format(schema, keys)
+        clock, advance = Identifier(f"{prefix}_store_clock"), Identifier(f"{prefix}_advance_clock")
+        self.sql_create_statements.extend(
+            [
+                SQL(
+                    "CREATE TABLE IF NOT EXISTS {0}.{1} (singleton int PRIMARY KEY CHECK (singleton = 1), "
+                    "newest_us bigint NOT NULL)"
+                ).format(schema, clock),
+                # R66 in the save's own transaction: a recorded time before the clock row fails
+                # the save as a conflict (unique_violation: the bus stamps the command again).
+                SQL(
+                    "CREATE OR REPLACE FUNCTION {0}.{2}(moment bigint, guard boolean) RETURNS void AS $$ "
+                    "BEGIN IF NOT guard THEN "
+                    "INSERT INTO {0}.{1} VALUES (1, moment) ON CONFLICT (singleton) DO UPDATE "
+                    "SET newest_us = GREATEST({1}.newest_us, EXCLUDED.newest_us); RETURN; END IF; "
+                    "INSERT INTO {0}.{1} VALUES (1, moment) ON CONFLICT (singleton) DO UPDATE "
+                    "SET newest_us = EXCLUDED.newest_us WHERE {1}.newest_us <= EXCLUDED.newest_us; "
+                    "IF NOT FOUND THEN RAISE EXCEPTION {3} USING ERRCODE = 'unique_violation'; END IF; "
+                    "END $$ LANGUAGE plpgsql"
+                ).format(schema, clock, advance, Literal(CLOCK_CONFLICT)),
+            ]
+        )
+        self.select_clock_statement = SQL("SELECT newest_us FROM {0}.{1}").format(schema, clock)
+        self.advance_clock_statement = SQL("SELECT {0}.{1}(%s, %s)").format(schema, advance)
         self.record_key_statement = SQL(
             "INSERT INTO {0}.{1} VALUES (%s, %s, %s) ON CONFLICT (key_id) DO NOTHING"
         ).format(schema, keys)
@@ -112,6 +144,15 @@ class PostgresCommandLogRecorder(PostgresApplicationRecorder, CommandLog):
         entry: CommandLogEntry | None = kwargs.get(COMMAND_LOG_KWARG)
         if entry is not None:
             curs.execute(self.insert_command_statement, entry.row(), prepare=True)
+            moment = clock_microseconds(entry.recorded_at)
+            guard = bool(kwargs.get(CLOCK_GUARD_KWARG))
+            curs.execute(self.advance_clock_statement, (moment, guard), prepare=True)
+
+    def newest_recorded_at(self) -> datetime | None:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self.select_clock_statement)
+            row = curs.fetchone()
+        return clock_moment(int(row["newest_us"])) if row else None
 
     def store_identity(self) -> StoreIdentity | None:
         with self.datastore.transaction(commit=False) as curs:

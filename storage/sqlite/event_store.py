@@ -9,7 +9,9 @@ May import: ``eventsourcing.sqlite`` / ``eventsourcing.persistence``, ``storage.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -17,7 +19,15 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
 
 from storage.interface import CommandLog
-from storage.records import COMMAND_LOG_KWARG, CommandLogEntry, StoreIdentity
+from storage.records import (
+    CLOCK_CONFLICT,
+    CLOCK_GUARD_KWARG,
+    COMMAND_LOG_KWARG,
+    CommandLogEntry,
+    StoreIdentity,
+    clock_microseconds,
+    clock_moment,
+)
 
 
 class SQLiteCommandLogRecorder(SQLiteApplicationRecorder, CommandLog):
@@ -27,6 +37,14 @@ class SQLiteCommandLogRecorder(SQLiteApplicationRecorder, CommandLog):
         super().__init__(datastore, events_table_name)
         self.insert_command_statement = "INSERT INTO command_log VALUES (?,?,?,?,?,?)"
         self.select_command_statement = "SELECT * FROM command_log WHERE command_id=?"
+        self.guard_clock_statement = (
+            "INSERT INTO store_clock VALUES (1, ?) ON CONFLICT (singleton) DO UPDATE "
+            "SET newest_us = excluded.newest_us WHERE store_clock.newest_us <= excluded.newest_us"
+        )
+        self.advance_clock_statement = (
+            "INSERT INTO store_clock VALUES (1, ?) ON CONFLICT (singleton) DO UPDATE "
+            "SET newest_us = max(store_clock.newest_us, excluded.newest_us)"
+        )
 
     def construct_create_table_statements(self) -> list[str]:
         return [
@@ -39,7 +57,15 @@ class SQLiteCommandLogRecorder(SQLiteApplicationRecorder, CommandLog):
             "store_id TEXT NOT NULL, created_at TEXT NOT NULL, holder_key_fingerprint TEXT NOT NULL)",
             "CREATE TABLE IF NOT EXISTS store_keys ("
             "key_id INTEGER PRIMARY KEY, fingerprint TEXT NOT NULL, recorded_at TEXT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS store_clock ("
+            "singleton INTEGER PRIMARY KEY CHECK (singleton = 1), newest_us INTEGER NOT NULL)",
         ]
+
+    def newest_recorded_at(self) -> datetime | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT newest_us FROM store_clock")
+            row = c.fetchone()
+        return clock_moment(int(row[0])) if row else None
 
     def store_identity(self) -> StoreIdentity | None:
         with self.datastore.transaction(commit=False) as c:
@@ -75,6 +101,13 @@ class SQLiteCommandLogRecorder(SQLiteApplicationRecorder, CommandLog):
         entry: CommandLogEntry | None = kwargs.get(COMMAND_LOG_KWARG)
         if entry is not None:
             c.execute(self.insert_command_statement, entry.row())
+            moment = clock_microseconds(entry.recorded_at)
+            if kwargs.get(CLOCK_GUARD_KWARG):
+                c.execute(self.guard_clock_statement, (moment,))
+                if c.sqlite_cursor.rowcount == 0:  # the clock row holds a later time (R66)
+                    raise sqlite3.IntegrityError(CLOCK_CONFLICT)
+            else:
+                c.execute(self.advance_clock_statement, (moment,))
         return ids
 
     def select_command(self, command_id: UUID) -> CommandLogEntry | None:
