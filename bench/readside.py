@@ -81,25 +81,23 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 from psycopg import sql
 
 from commands.application import CardLifecycle
-from commands.command_log import PostgresCommandLogRecorder, SQLiteCommandLogRecorder
 from commands.config import Settings, postgres_conninfo, storage_env
 from commands.crypto import KeyRingCipher
 from commands.policies import CardCertificates, react
 from commands.service import open_lifecycle
-from lifecycle import card_events as ev
 from lifecycle.calendar import JST
 from lifecycle.card import Application, Card, Handover
+from lifecycle.card import events as ev
 from lifecycle.certificate import Certificate, CertificateEvent, CertificateIssued
+from lifecycle.decisions import DEFAULT_POLICIES, Policies
 from lifecycle.documents import IdentityDocument
 from lifecycle.errors import RuleViolation
 from lifecycle.filers import HOLDER, Filer
 from lifecycle.identifiers import card_id_for, holder_reference, mask_my_number
-from lifecycle.policies import DEFAULT_POLICIES, Policies
 from lifecycle.stamp import Stamp
 from mynacard.wiring import open_read_side
 from projections.audit import card_as_known_at, certificates_as_known_at
 from projections.certificates import certificate_status
-from projections.postgres_views import PostgresLifecycleView, PostgresRevocationView
 from projections.projections import (
     LifecycleProjection,
     RevocationProjection,
@@ -109,8 +107,13 @@ from projections.projections import (
 )
 from projections.read_side import CardReport, ReadSide
 from projections.runner import DEFAULT_BATCH, catch_up
-from projections.sqlite_views import SQLiteLifecycleView, SQLiteRevocationView
 from projections.status import card_status
+from storage.postgres.event_store import PostgresCommandLogRecorder
+from storage.postgres.lifecycle_view import PostgresLifecycleView
+from storage.postgres.revocation_list import PostgresRevocationView
+from storage.sqlite.event_store import SQLiteCommandLogRecorder
+from storage.sqlite.lifecycle_view import SQLiteLifecycleView
+from storage.sqlite.revocation_list import SQLiteRevocationView
 from tests.support import KEY, my_number
 
 BACKENDS = ("sqlite", "postgres")

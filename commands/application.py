@@ -39,17 +39,18 @@ from commands.bus import (
     StoreUnwritable,
 )
 from commands.cache import CoherentCache
-from commands.command_log import CommandLog, SQLiteCommandLogRecorder
 from commands.errors import NotFound
 from commands.handlers.context import resolve_card_ref
-from commands.transcoding import MynacardTranscodings
-from lifecycle import card_events as ev
 from lifecycle.calendar import to_jst
 from lifecycle.card import Card
+from lifecycle.card import events as ev
 from lifecycle.certificate import Certificate, Validity
 from lifecycle.certificate_validity import certificate_validity
+from lifecycle.decisions import DEFAULT_POLICIES, Policies
 from lifecycle.identifiers import certificate_id_for
-from lifecycle.policies import DEFAULT_POLICIES, Policies
+from storage.interface import CommandLog
+from storage.serialization import MynacardTranscodings
+from storage.sqlite.event_store import SQLiteCommandLogRecorder
 
 
 def system_clock() -> datetime:

@@ -49,9 +49,9 @@ from commands.idempotency import payload_digest
 from commands.policies import CardCertificates, react
 from lifecycle.calendar import to_jst
 from lifecycle.card import Card
+from lifecycle.decisions import Policies
 from lifecycle.errors import RuleViolation
 from lifecycle.identifiers import format_application_id
-from lifecycle.policies import Policies
 from lifecycle.stamp import Stamp
 from storage.interface import CommandLog
 from storage.records import CLOCK_GUARD_KWARG, COMMAND_LOG_KWARG, CommandLogEntry

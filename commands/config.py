@@ -49,7 +49,7 @@ from commands.crypto import (
     write_ring_file,
 )
 from commands.fields import InputDateTime
-from lifecycle.policies import Policies
+from lifecycle.decisions import Policies
 from storage.errors import ConfigurationError
 from storage.files import create_exclusively
 from storage.files import writable_directory as _writable_directory

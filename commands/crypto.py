@@ -59,7 +59,7 @@ from eventsourcing.cipher import AESCipher
 from eventsourcing.persistence import Cipher
 from eventsourcing.utils import Environment
 
-from commands.private_files import write_private_temp
+from storage.files import write_private_temp
 
 MAGIC = b"MK"
 """Unbound payloads (before issue 8 item 6)."""

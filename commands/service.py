@@ -17,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 from eventsourcing.persistence import MapperDeserialisationError
 
 from commands.application import CardLifecycle, system_clock
-from commands.command_log import CommandLog, StoreIdentity
 from commands.config import (
     CIPHER_KEY_FILE,
     KEY_FILE,
@@ -39,6 +38,8 @@ from commands.config import (
 )
 from commands.crypto import RingKey
 from storage.integrity import TamperingDetected
+from storage.interface import CommandLog
+from storage.records import StoreIdentity
 
 
 def open_lifecycle(settings: Settings | None = None) -> CardLifecycle:

@@ -22,8 +22,8 @@ from eventsourcing.domain import OriginatorIDError, OriginatorVersionError
 from eventsourcing.persistence import MapperDeserialisationError
 from eventsourcing.utils import TopicError
 
-from lifecycle import card_events as ev
 from lifecycle.card import Card
+from lifecycle.card import events as ev
 from lifecycle.certificate import Certificate, Validity
 from lifecycle.certificate_validity import certificate_validity
 from lifecycle.identifiers import certificate_id_for

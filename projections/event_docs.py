@@ -9,8 +9,8 @@ import inspect
 import sys
 from typing import Any
 
-from lifecycle import card_events as ev
 from lifecycle import certificate as cert
+from lifecycle.card import events as ev
 from projections.events import _COMMON, EVENT_SCHEMA
 from projections.subscriptions import FINGERPRINT_HISTORY, MAX_CONSUMER_NAME
 

@@ -25,8 +25,8 @@ from eventsourcing.domain import OriginatorVersionError, Snapshot
 from eventsourcing.persistence import IntegrityError, Mapper, Notification, StoredEvent, Tracking
 from eventsourcing.utils import TopicError
 
-from lifecycle import card_events as ev
 from lifecycle.card import LIVE, Card
+from lifecycle.card import events as ev
 from lifecycle.certificate import (
     Certificate,
     CertificateEvent,

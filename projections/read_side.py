@@ -18,7 +18,7 @@ from uuid import UUID
 from dateutil.relativedelta import relativedelta
 from eventsourcing.persistence import ApplicationRecorder, Mapper
 
-from lifecycle.policies import Policies
+from lifecycle.decisions import Policies
 from projections.certificates import CertificateStatus, certificate_status
 from projections.projections import LifecycleProjection, Projection, RevocationProjection
 from projections.runner import Progress, catch_up, check_head, rebuild

@@ -13,8 +13,8 @@ from typing import Any
 
 from lifecycle.calendar import last_day_within, renewal_window_opens
 from lifecycle.card import LIVE, Card
+from lifecycle.decisions import MOVE_IN_DAYS_AFTER_PLANNED_MOVE_OUT, Policies
 from lifecycle.identifiers import format_application_id
-from lifecycle.policies import MOVE_IN_DAYS_AFTER_PLANNED_MOVE_OUT, Policies
 from projections.events import jsonable
 
 _LAPSE_STATUS = {"expired": "expired", "not_collected": "voided"}

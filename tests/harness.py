@@ -43,9 +43,8 @@ from uuid import UUID, uuid5
 from commands import certificate_models as cm
 from commands import models as m
 from commands.application import CardLifecycle, CommandResult
-from commands.command_log import CommandLogEntry, PostgresCommandLogRecorder, SQLiteCommandLogRecorder
 from commands.config import KEY_FILE, Settings
-from lifecycle import card_events as ev
+from lifecycle.card import events as ev
 from lifecycle.certificate import (
     CertificateExpired,
     CertificateIssued,
@@ -54,6 +53,9 @@ from lifecycle.certificate import (
     CertificateRevoked,
 )
 from lifecycle.identifiers import certificate_id_for
+from storage.postgres.event_store import PostgresCommandLogRecorder
+from storage.records import CommandLogEntry
+from storage.sqlite.event_store import SQLiteCommandLogRecorder
 
 NOW = "2025-06-01T09:00"
 """The fixed clock of the stream (``MYNACARD_NOW``): every run records the same events."""

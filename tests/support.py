@@ -17,10 +17,10 @@ from commands import models as m
 from commands.application import CardLifecycle, CommandResult
 from lifecycle.calendar import JST, to_jst
 from lifecycle.card import Application, Card, Handover, Stamp
+from lifecycle.decisions import DEFAULT_POLICIES, Policies
 from lifecycle.documents import IdentityDocument
 from lifecycle.errors import RuleViolation
 from lifecycle.identifiers import holder_reference
-from lifecycle.policies import DEFAULT_POLICIES, Policies
 
 KEY = bytes(range(32))
 MY_NUMBER = "123456789018"  # the spec's worked example (R01)

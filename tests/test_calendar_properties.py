@@ -25,7 +25,7 @@ from lifecycle.calendar import (
     start_of_day,
     validity_ends_at,
 )
-from lifecycle.policies import DEFAULT_POLICIES, Policies
+from lifecycle.decisions import DEFAULT_POLICIES, Policies
 from lifecycle.validity import (
     STAY_CAP_EXEMPT_STATUSES,
     adult_line,

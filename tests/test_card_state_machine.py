@@ -30,8 +30,6 @@ from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from commands.transcoding import MynacardTranscodings
-from lifecycle import card_events as ev
 from lifecycle.calendar import JST
 from lifecycle.card import (
     CARD_FACTS,
@@ -48,10 +46,12 @@ from lifecycle.card import (
     Handover,
     Stamp,
 )
+from lifecycle.card import events as ev
+from lifecycle.decisions import DEFAULT_POLICIES
 from lifecycle.errors import RuleViolation
 from lifecycle.filers import Filer
 from lifecycle.identifiers import holder_reference, mask_my_number
-from lifecycle.policies import DEFAULT_POLICIES
+from storage.serialization import MynacardTranscodings
 from tests.support import DRIVING_LICENCE, KEY, application_id, my_number
 
 KNOWN_STATUSES = frozenset(typing.get_args(CardStatus))

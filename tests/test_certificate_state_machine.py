@@ -53,8 +53,8 @@ from lifecycle.certificate import (
     CertificateReleased,
     CertificateRevoked,
 )
+from lifecycle.decisions import DEFAULT_POLICIES
 from lifecycle.errors import RuleViolation
-from lifecycle.policies import DEFAULT_POLICIES
 from tests.backend import POSTGRES, event_store_env
 from tests.support import KEY, Clock, Story, application_id, at
 

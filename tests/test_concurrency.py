@@ -45,7 +45,7 @@ from commands.application import CardLifecycle, CommandResult
 from commands.config import Settings
 from commands.errors import ConcurrencyConflict
 from commands.service import open_lifecycle
-from lifecycle import card_events as ev
+from lifecycle.card import events as ev
 from lifecycle.identifiers import card_id_for
 from tests import harness
 from tests.backend import BACKEND, database_url

@@ -45,7 +45,7 @@ from projections.events import jsonable
 from projections.read_side import ReadSide
 from projections.status import card_status
 from projections.verify import verify
-from projections.views import CardRow, CertificateRow, RevocationEntry
+from storage.records import CardRow, CertificateRow, RevocationEntry
 from tests import backend
 from tests.backend import event_store_env
 from tests.backend import settings as settings_for

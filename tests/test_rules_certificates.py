@@ -21,9 +21,9 @@ import pytest
 from commands import certificate_models as cm
 from commands import models as m
 from commands.application import CardLifecycle
-from lifecycle import card_events as ev
 from lifecycle.calendar import renewal_window_opens
 from lifecycle.card import Card
+from lifecycle.card import events as ev
 from lifecycle.certificate import (
     Certificate,
     CertificateExpired,
@@ -38,8 +38,8 @@ from lifecycle.certificate_rules import (
     signature_eligibility,
     usable_from,
 )
+from lifecycle.decisions import DEFAULT_POLICIES, Policies
 from lifecycle.errors import RuleViolation
-from lifecycle.policies import DEFAULT_POLICIES, Policies
 from tests.backend import event_store_env
 from tests.support import KEY, PIN_VALUES, Clock, Story, active_card, at, d, stamp
 

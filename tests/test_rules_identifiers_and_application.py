@@ -21,6 +21,7 @@ from commands.application import CardLifecycle
 from commands.errors import InputError
 from lifecycle.calendar import age_on, start_of_day
 from lifecycle.card import Card, Handover, PreviousCard
+from lifecycle.decisions import DEFAULT_POLICIES, Policies
 from lifecycle.documents import IdentityDocument, check_identity_documents, check_proxy_handover_documents
 from lifecycle.errors import RuleViolation, TerminalState, UncoveredCase
 from lifecycle.fees import assess_application_fee, assess_handover_fee
@@ -31,7 +32,6 @@ from lifecycle.identifiers import (
     parse_application_id,
     validate_my_number,
 )
-from lifecycle.policies import DEFAULT_POLICIES, Policies
 from tests.support import (
     ALL_PINS,
     DRIVING_LICENCE,

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 
 from commands import models as m
-from lifecycle import card_events as ev
 from lifecycle.card import HOLDER, Card, PreviousCard
+from lifecycle.card import events as ev
+from lifecycle.decisions import DEFAULT_POLICIES
 from lifecycle.errors import TerminalState, UncoveredCase
 from lifecycle.filers import Filer
-from lifecycle.policies import DEFAULT_POLICIES
 from projections.status import card_status
 from tests.support import (
     Story,

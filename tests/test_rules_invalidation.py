@@ -15,13 +15,13 @@ from uuid import uuid4
 import pytest
 
 from commands import models as m
-from lifecycle import card_events as ev
 from lifecycle.calendar import last_day_within
 from lifecycle.card import HOLDER, Card, Handover, PreviousCard
+from lifecycle.card import events as ev
+from lifecycle.decisions import DEFAULT_POLICIES
 from lifecycle.errors import RuleViolation, TerminalState
 from lifecycle.fees import assess_application_fee
 from lifecycle.identifiers import certificate_id_for, certificate_serial
-from lifecycle.policies import DEFAULT_POLICIES
 from projections.status import card_status
 from tests.support import (
     ALL_PINS,

@@ -22,11 +22,11 @@ from commands import certificate_models as cm
 from commands import models as m
 from commands.application import CardLifecycle, CommandResult
 from commands.errors import InputError
-from lifecycle import card_events as ev
+from lifecycle.card import events as ev
 from lifecycle.certificate import Certificate, CertificateIssued, CertificateRevoked
+from lifecycle.decisions import Policies
 from lifecycle.errors import RuleViolation
 from lifecycle.pins import check_pin_format
-from lifecycle.policies import Policies
 from tests.backend import event_store_env, raw_storage, store_env_of
 from tests.support import KEY, PIN_VALUES, Clock, Story, at, d, my_number
 

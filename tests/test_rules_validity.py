@@ -15,13 +15,13 @@ from uuid import uuid4
 import pytest
 
 from commands import models as m
-from lifecycle import card_events as ev
 from lifecycle.calendar import birthday_in_year, nth_birthday_after, renewal_window_opens
 from lifecycle.card import HOLDER, Card, PreviousCard
+from lifecycle.card import events as ev
+from lifecycle.decisions import DEFAULT_POLICIES, Policies
 from lifecycle.errors import RuleViolation
 from lifecycle.filers import Filer
 from lifecycle.identifiers import card_id_for
-from lifecycle.policies import DEFAULT_POLICIES, Policies
 from lifecycle.validity import (
     card_validity,
     extended_stay_expiry,

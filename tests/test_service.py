@@ -23,7 +23,7 @@ from commands import models as m
 from commands.application import CLOCK_SKEW, CardLifecycle, CommandResult
 from commands.config import KEY_FILE, Settings, holder_key
 from commands.errors import CommandIdReused, ConcurrencyConflict, InputError, NotFound
-from lifecycle import card_events as ev
+from lifecycle.card import events as ev
 from lifecycle.errors import RuleViolation
 from projections.events import event_to_dict
 from projections.status import card_status

@@ -18,8 +18,8 @@ from commands.errors import NotFound
 from commands.policies import CardCertificates
 from lifecycle.card import Card
 from lifecycle.certificate import Certificate
+from lifecycle.decisions import Policies
 from lifecycle.identifiers import card_id_for
-from lifecycle.policies import Policies
 from lifecycle.stamp import Stamp
 
 
