@@ -27,6 +27,7 @@ from eventsourcing.application import AggregateNotFoundError, LRUCache, Reposito
 from eventsourcing.domain import Aggregate, DomainEventProtocol
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Recording
 
+from lifecycle.calendar import to_jst
 from storage.interface import CommandLog
 
 
@@ -134,6 +135,7 @@ class CoherentCache:
             return self._newest[1]
         newest_row = self._recorder.newest_recorded_at() if isinstance(self._recorder, CommandLog) else None
         if newest_row is not None:  # the store's clock row (R66), advanced by every save
+            newest_row = to_jst(newest_row)
             self._newest = (head, newest_row)
             return newest_row
         notes = self._recorder.select_notifications(start=head, limit=1)
