@@ -68,7 +68,8 @@ def print_error(data: dict[str, Any], as_json: bool, stream: TextIO | None = Non
     issues = data.get("issues", []) or []
     # With issues, the message is only their concatenation: name the count, list them below.
     count = f"{len(issues)} field{'s' if len(issues) > 1 else ''}"
-    headline = f"bad input ({count})" if issues else data.get("message", "")
+    label = {"bad_input": "bad input", "not_found": "not found"}.get(str(data.get("kind")), "bad input")
+    headline = f"{label} ({count})" if issues else data.get("message", "")
     stream.write(f"error{rule}: {headline}\n")
     for issue in issues:
         issue_rule = f" ({issue['rule']})" if issue.get("rule") else ""
