@@ -156,7 +156,7 @@ class CommandBus:
                         result, changed, entry = self._prepare(handler, command, digest)
                         guard = store.clock_tolerance is not None  # R66, checked again in the save
                         saved = store.save(*changed, **{COMMAND_LOG_KWARG: entry, CLOCK_GUARD_KWARG: guard})
-                        cache.saw_own_writes(saved)
+                        cache.saw_own_writes(saved, entry.recorded_at)
                 except (RuleViolation, InputError):
                     prior = self._prior_result(command.command_id, digest)
                     if prior is not None:

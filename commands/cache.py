@@ -93,9 +93,16 @@ class CoherentCache:
         what the attempt read may be stale.)"""
         return (self._recorder.max_notification_id() or 0) != (self._high_water or 0)
 
-    def saw_own_writes(self, recordings: Sequence[Recording[UUID]]) -> None:
-        """Advance the high-water mark past this process's own save, if nothing interleaved."""
-        if not recordings or self._high_water is None:
+    def saw_own_writes(self, recordings: Sequence[Recording[UUID]], recorded: datetime | None = None) -> None:
+        """Advance the high-water mark past this process's own save, if nothing interleaved.
+        ``recorded``: the save's recorded time, which moved the store's clock row (R66) even when
+        the command recorded no event — the next command is stamped after it, as a process that
+        reads the clock row afresh would stamp it (a restart must not change recorded times)."""
+        if self._high_water is None:
+            return
+        if not recordings:
+            if recorded is not None:
+                self._newest = (self._high_water, recorded)
             return
         ids = [r.notification.id for r in recordings]
         if ids[0] == self._high_water + 1 and ids == list(range(ids[0], ids[0] + len(ids))):

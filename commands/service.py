@@ -53,7 +53,7 @@ def open_lifecycle(settings: Settings | None = None) -> CardLifecycle:
     ring = key_ring(settings)
     if key is None or ring is None:
         key, ring = _first_keys(settings, env, key, ring)
-    for attempt in range(3):
+    for attempt in range(OPEN_ATTEMPTS):
         app = CardLifecycle(
             env={**env, **cipher_env(ring, ring_file(settings))},
             holder_key=key,
@@ -68,7 +68,7 @@ def open_lifecycle(settings: Settings | None = None) -> CardLifecycle:
             app.close()
             # A rotation by another process recorded a key after this one read the ring.
             newer = key_ring(settings)
-            if attempt == 2 or newer is None or newer == ring:
+            if attempt == OPEN_ATTEMPTS - 1 or newer is None or newer == ring:
                 raise
             ring = newer
             continue
@@ -77,6 +77,10 @@ def open_lifecycle(settings: Settings | None = None) -> CardLifecycle:
             raise
         return app
     raise AssertionError("unreachable")
+
+
+OPEN_ATTEMPTS = 10
+"""Rotations racing an open: each attempt reads the ring again (it only ever grows)."""
 
 
 class RingBehindStore(ConfigurationError):
