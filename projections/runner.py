@@ -29,6 +29,7 @@ from eventsourcing.domain import OriginatorVersionError
 from eventsourcing.persistence import ApplicationRecorder, IntegrityError, Notification
 
 from projections.projections import FoldMismatch, Projection
+from projections.subscriptions import log_head, notification_at
 from projections.wakeup import wakeup_for
 from storage.integrity import StoreIntegrityError
 from storage.records import LogHead, head_of
@@ -87,8 +88,7 @@ def position(upstream: Upstream, projection: Projection) -> int:
 
 def event_at(upstream: Upstream, at: int) -> Notification | None:
     """The log's event at position ``at`` (None: the log holds none there)."""
-    notes = upstream.recorder.select_notifications(start=at, limit=1, stop=at)
-    return notes[0] if notes and notes[0].id == at else None
+    return notification_at(upstream.recorder, at)
 
 
 def check_head(
@@ -134,7 +134,7 @@ def checked_position(upstream: Upstream, projection: Projection) -> int:
 
 
 def log_position(upstream: Upstream) -> int:
-    return upstream.recorder.max_notification_id() or 0
+    return log_head(upstream.recorder)
 
 
 def lag(upstream: Upstream, projection: Projection) -> int:

@@ -25,7 +25,6 @@ records and errors; never a backend) and ``projections.wakeup``.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import threading
 import time
@@ -40,6 +39,7 @@ from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 from projections.wakeup import wakeup_for
 from storage.errors import ConsumerBusy
 from storage.interface import Checkpoints
+from storage.records import fingerprint as event_fingerprint
 
 __all__ = [  # ``ConsumerBusy`` is storage's (the lease raises it); imported from here as before
     "FINGERPRINT_HISTORY",
@@ -51,7 +51,6 @@ __all__ = [  # ``ConsumerBusy`` is storage's (the lease raises it); imported fro
     "DurableConsumer",
     "PositionNotInLog",
     "check_consumer_name",
-    "event_fingerprint",
     "follow",
     "log_head",
     "notification_at",
@@ -127,16 +126,6 @@ def check_consumer_name(name: str) -> str:
             "control characters)"
         )
     return name
-
-
-def event_fingerprint(notification: Notification) -> str:
-    """What identifies the event at a position of one log: its aggregate, version, topic and
-    stored bytes (sha256, hex). Another store, or the same position after a restore, differs."""
-    digest = hashlib.sha256(b"mynacard.checkpoint/1\0")
-    for part in (str(notification.originator_id), str(notification.originator_version), notification.topic):
-        digest.update(part.encode() + b"\0")
-    digest.update(notification.state)
-    return digest.hexdigest()
 
 
 # ----------------------------------------------------------------------------- reading the log
