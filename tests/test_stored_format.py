@@ -10,16 +10,13 @@ regenerated to make it pass.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.fixtures.make_store_v1 import HOLDER_KEY_HEX, NOW
+from tests.fixtures.make_store_v1 import cli
 
 FIXTURE = Path(__file__).parent / "fixtures" / "store-v1"
 EXPECTED: dict[str, Any] = json.loads((FIXTURE / "answers.json").read_text())
@@ -31,26 +28,6 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name in ("mynacard.sqlite", "cipher.keys"):
         shutil.copy(FIXTURE / name, data_dir / name)
     return data_dir
-
-
-def cli(data_dir: Path, *args: str) -> Any:
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
-        "MYNACARD_DATA_DIR": str(data_dir),
-        "MYNACARD_DATABASE_URL": f"sqlite:///{data_dir / 'mynacard.sqlite'}",
-        "MYNACARD_HOLDER_KEY": HOLDER_KEY_HEX,
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "mynacard", *args, "--json", "--now", NOW],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert done.returncode == 0, (args, done.stderr)
-    return json.loads(done.stdout)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED["cards"]))
