@@ -69,11 +69,13 @@ from bench.baseline import Baseline
 from commands import models as m
 from commands.application import CardLifecycle
 from commands.bus import command_result
-from commands.config import ConfigurationError, Settings, postgres_conninfo, prepare_storage, storage_env
+from commands.config import Settings
 from commands.handlers import HANDLERS
 from commands.idempotency import payload_digest
 from lifecycle.calendar import JST
+from storage.errors import ConfigurationError
 from storage.postgres.event_store import PostgresCommandLogRecorder
+from storage.settings import postgres_conninfo, prepare_storage, storage_env
 from tests.support import KEY, PIN_VALUES, Clock, my_number
 
 TARGET_RATIO = 0.9

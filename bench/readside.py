@@ -12,7 +12,7 @@ acceptance, production, pickup notice and handover (its certificates issued by t
 through an inquiry letter), moves with the address change, and losses. A discrete-event
 simulation runs every card's steps in time order, so the log interleaves many cards in flight
 as a service's log does, and saves the changed aggregates in batches with ``app.save(*aggs)``.
-The store is configured as the service configures it (``open_lifecycle``: compressed, encrypted).
+The store is configured as the service configures it (``open_write_side``: compressed, encrypted).
 The log is generated once per backend, from the same seed (the same log on each).
 
 (A) catch-up: both projections rebuilt from position 0 with ``projections.runner.catch_up``
@@ -81,10 +81,8 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 from psycopg import sql
 
 from commands.application import CardLifecycle
-from commands.config import Settings, postgres_conninfo, storage_env
-from commands.crypto import KeyRingCipher
+from commands.config import Settings
 from commands.policies import CardCertificates, react
-from commands.service import open_lifecycle
 from lifecycle.calendar import JST
 from lifecycle.card import Application, Card, Handover
 from lifecycle.card import events as ev
@@ -95,7 +93,7 @@ from lifecycle.errors import RuleViolation
 from lifecycle.filers import HOLDER, Filer
 from lifecycle.identifiers import card_id_for, holder_reference, mask_my_number
 from lifecycle.stamp import Stamp
-from mynacard.wiring import open_read_side
+from mynacard.bootstrap import open_read_side, open_write_side, upstream_of
 from projections.audit import card_as_known_at, certificates_as_known_at
 from projections.certificates import certificate_status
 from projections.projections import (
@@ -108,9 +106,11 @@ from projections.projections import (
 from projections.read_side import CardReport, ReadSide
 from projections.runner import DEFAULT_BATCH, catch_up
 from projections.status import card_status
+from storage.crypto import KeyRingCipher
 from storage.postgres.event_store import PostgresCommandLogRecorder
 from storage.postgres.lifecycle_view import PostgresLifecycleView
 from storage.postgres.revocation_list import PostgresRevocationView
+from storage.settings import postgres_conninfo, storage_env
 from storage.sqlite.event_store import SQLiteCommandLogRecorder
 from storage.sqlite.lifecycle_view import SQLiteLifecycleView
 from storage.sqlite.revocation_list import SQLiteRevocationView
@@ -803,7 +803,7 @@ def report_text(result: dict[str, Any]) -> str:
     lines = [
         f"=== {result['backend']} ===",
         f"mynacard read-side benchmark: eventsourcing {result['eventsourcing']}, Python {result['python']}",
-        f"{result['storage']}, store as configured by open_lifecycle "
+        f"{result['storage']}, store as configured by open_write_side "
         f"(zlib + AES-GCM); catch-up batch {result['batch_size']}",
         "",
         f"population: {pop['cards']} cards, {pop['events']} events ({pop['events_per_card']:.2f} per card), "
@@ -1047,9 +1047,9 @@ def run(backend: Backend, args: argparse.Namespace, say: TextIO) -> dict[str, An
     began = perf_counter()
     tag = f"[{backend.name}]"
     reset_peak_rss()
-    app = open_lifecycle(backend.settings)
+    app = open_write_side(backend.settings)
     try:
-        read = open_read_side(backend.settings, app)
+        read = open_read_side(backend.settings, upstream_of(app))
     except BaseException:
         app.close()
         raise

@@ -2,8 +2,8 @@
 
 It holds the configuration of the event store (``env``), loads cards and certificates
 (through ``commands.cache``, which keeps the aggregate cache coherent with the log), saves,
-and answers the few reads the CLI and audit need (a card's events, its certificates, the
-command log). It does not decide how a command runs: ``execute`` hands the command to the
+and gives the command log. Reads belong to the read side (``projections``: views, audit
+replay, a card's history). It does not decide how a command runs: ``execute`` hands the command to the
 application's ``commands.bus.CommandBus`` (stamp, dispatch through the handler table,
 consequences, one save with the command-log row, retry, idempotency). The application
 constructs its own bus and passes itself as the bus's ``WriteStore``, so one object is both
@@ -21,11 +21,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, ClassVar
+from typing import ClassVar
 from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.utils import get_topic
 
 from commands import models as m
@@ -43,7 +42,6 @@ from commands.errors import NotFound
 from commands.handlers.context import resolve_card_ref
 from lifecycle.calendar import to_jst
 from lifecycle.card import Card
-from lifecycle.card import events as ev
 from lifecycle.certificate import Certificate, Validity
 from lifecycle.certificate_validity import certificate_validity
 from lifecycle.decisions import DEFAULT_POLICIES, Policies
@@ -84,7 +82,7 @@ class CardLifecycle(MynacardTranscodings, Application[UUID]):
         """The aggregate cache kept coherent with the log, and the write lock."""
         self.clock_tolerance = clock_tolerance
         """R66's guard: None turns it off, for code that replays a history with the recorded times
-        it was given (test fixtures that set the clock per story); ``open_lifecycle`` — the CLI,
+        it was given (test fixtures that set the clock per story); ``open_write_side`` — the CLI,
         the service — always sets it (``MYNACARD_CLOCK_TOLERANCE``, default 5 s)."""
         self.holder_key = holder_key
         self.policies = policies
@@ -128,28 +126,6 @@ class CardLifecycle(MynacardTranscodings, Application[UUID]):
         cert = self.get_certificate(serial)
         card = self.load_card(cert.card_id) if cert.card_id else None
         return certificate_validity(cert, card, at)
-
-    def card_certificates(self, card: Card) -> list[Certificate]:
-        """Every certificate ever issued onto the card, in issue order."""
-        out = []
-        for event in self.events.get(card.id):
-            if isinstance(event, ev.CertificateAdded):
-                cert = self.load_certificate(event.certificate_id)
-                if cert is not None:
-                    out.append(cert)
-        return out
-
-    def card_events(self, card_id: UUID) -> list[DomainEventProtocol[UUID]]:
-        return list(self.events.get(card_id))
-
-    def card_history(self, card: Card) -> list[Any]:
-        """The card's events and its certificates' events, in the order they were recorded."""
-        events = self.card_events(card.id)
-        for cert in self.card_certificates(card):
-            events.extend(self.events.get(cert.id))
-        return sorted(
-            events, key=lambda e: (e.timestamp, 0 if isinstance(e, ev.CardEvent | ev.Applied) else 1)
-        )
 
     @property
     def command_log(self) -> CommandLog:

@@ -41,7 +41,6 @@ from pydantic import BaseModel, Field
 
 from commands import models as m
 from commands.cache import CoherentCache
-from commands.config import ConfigurationError
 from commands.errors import CommandIdReused, ConcurrencyConflict, InputError
 from commands.handlers import HANDLERS, Context, Handler, Outcome
 from commands.handlers.context import CardSource
@@ -53,6 +52,7 @@ from lifecycle.decisions import Policies
 from lifecycle.errors import RuleViolation
 from lifecycle.identifiers import format_application_id
 from lifecycle.stamp import Stamp
+from storage.errors import ConfigurationError
 from storage.interface import CommandLog
 from storage.records import CLOCK_GUARD_KWARG, COMMAND_LOG_KWARG, CommandLogEntry
 

@@ -8,9 +8,9 @@ from typing import Any
 
 from commands.config import Settings
 from commands.errors import NotFound
-from commands.service import open_lifecycle
 from lifecycle.calendar import jst_date, start_of_day
 from mynacard import output
+from mynacard.bootstrap import open_write_side
 from mynacard.cli_support import (
     EXIT_OK,
     UnknownCertificate,
@@ -20,14 +20,14 @@ from mynacard.cli_support import (
     option_moment,
     subcommand_adder,
 )
-from projections.audit import card_as_known_at, certificates_as_known_at, valid_at
+from projections.audit import card_as_known_at, card_history, certificates_as_known_at, valid_at
 from projections.certificates import certificate_status
 from projections.events import event_to_dict
 from projections.status import card_status
 
 
 def status_as_known_at(ns: argparse.Namespace, settings: Settings, card_id: Any) -> int:
-    app = open_lifecycle(settings)
+    app = open_write_side(settings)
     known_at = option_moment("--as-known-at", ns.as_known_at)
     with log_integrity():
         card = card_as_known_at(app.events, card_id, known_at)
@@ -50,7 +50,7 @@ def status_as_known_at(ns: argparse.Namespace, settings: Settings, card_id: Any)
 
 
 def run_valid_at(ns: argparse.Namespace, settings: Settings) -> int:
-    app = open_lifecycle(settings)
+    app = open_write_side(settings)
     at = option_moment("--at", ns.at)
     known_at = option_moment("--as-known-at", ns.as_known_at) if ns.as_known_at else None
     with log_integrity():
@@ -67,15 +67,15 @@ def run_valid_at(ns: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_history(ns: argparse.Namespace, settings: Settings) -> int:
-    app = open_lifecycle(settings)
+    app = open_write_side(settings)
     card_id = option_card_id(ns.card)
     known_at = option_moment("--as-known-at", ns.as_known_at) if ns.as_known_at else None
     with log_integrity():
         card = card_as_known_at(app.events, card_id, known_at)
         if card is None:
             raise NotFound.single("card", "no card with this application id or card id")
-        events = app.card_history(card)
-        certificates = app.card_certificates(card)
+        events = card_history(app.events, card)
+        certificates = certificates_as_known_at(app.events, card, None)
     if known_at is not None:
         events = [e for e in events if e.timestamp <= known_at]
     rows = [event_to_dict(e) for e in events]

@@ -17,7 +17,7 @@ from eventsourcing.persistence import MapperDeserialisationError
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
-from commands.config import ConfigurationError, Settings
+from commands.config import Settings
 from commands.errors import CommandIdReused, ConcurrencyConflict, InputError, NotFound
 from lifecycle.errors import RuleViolation
 from mynacard import output
@@ -26,7 +26,7 @@ from mynacard.event_commands import add_event_commands
 from mynacard.operation_commands import add_operation_commands
 from mynacard.read_commands import add_read_commands
 from mynacard.write_commands import add_write_commands
-from storage.errors import ConsumerBusy
+from storage.errors import ConfigurationError, ConsumerBusy
 from storage.integrity import StoreIntegrityError, TamperingDetected
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_RULE, EXIT_NOT_FOUND, EXIT_CONFLICT, EXIT_CONFIG, EXIT_INTEGRITY = (

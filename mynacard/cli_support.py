@@ -16,16 +16,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from commands.application import CardLifecycle
-from commands.config import ConfigurationError, Settings
+from commands.config import Settings
 from commands.dates import parse_date, parse_datetime
 from commands.errors import InputError, NotFound
 from commands.fields import CardRef
 from commands.handlers import resolve_card_ref
-from commands.service import open_lifecycle
 from lifecycle.calendar import jst_date
-from mynacard.wiring import open_read_side
+from mynacard.bootstrap import open_read_side, open_write_side
 from projections.read_side import ReadSide
 from projections.runner import ViewAheadOfLog
+from storage.errors import ConfigurationError
 from storage.integrity import StoreIntegrityError
 
 EXIT_OK, EXIT_DIFFERENCES = 0, 7
@@ -107,8 +107,8 @@ def log_integrity() -> Iterator[None]:
 
 def caught_up(settings: Settings, ns: argparse.Namespace) -> tuple[CardLifecycle, ReadSide]:
     """The read side, brought up to the log first (read your writes)."""
-    app = open_lifecycle(settings)
-    read = open_read_side(settings, app)
+    app = open_write_side(settings)
+    read = open_read_side(settings)
     positions = read.positions()
     behind = sum(p["lag"] for p in positions.values())
     last = {name: p["position"] for name, p in positions.items()}

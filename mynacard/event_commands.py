@@ -14,11 +14,10 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
 from typing import Any
 
-from commands.config import ConfigurationError, Settings
+from commands.config import Settings
 from commands.errors import InputError
-from commands.service import open_lifecycle
 from mynacard import output
-from mynacard.wiring import open_checkpoints
+from mynacard.bootstrap import open_checkpoints, open_write_side
 from projections.events import event_to_dict
 from projections.subscriptions import (
     MAX_POSITION,
@@ -29,6 +28,7 @@ from projections.subscriptions import (
     check_consumer_name,
     follow,
 )
+from storage.errors import ConfigurationError
 
 EXIT_OK = 0
 MIN_INTERVAL, MAX_INTERVAL = 0.01, 3600.0
@@ -115,7 +115,7 @@ def run_events(ns: argparse.Namespace, settings: Settings) -> int:
         _check_checkpoint_options(ns)
         return _move_checkpoint(ns, settings)
     _check_reading_options(ns)
-    app = open_lifecycle(settings)
+    app = open_write_side(settings)
     stop = threading.Event()
     out = sys.stdout
 
@@ -178,7 +178,7 @@ def _move_checkpoint(ns: argparse.Namespace, settings: Settings) -> int:
     """``--ack N`` (forward only) or ``--reset-to N`` (anywhere)."""
     option = "--ack" if ns.ack is not None else "--reset-to"
     position = _ack_position(ns.ack) if ns.ack is not None else _position("--reset-to", ns.reset_to)
-    app = open_lifecycle(settings)
+    app = open_write_side(settings)
     consumer = DurableConsumer(ns.consumer, open_checkpoints(settings), app.recorder, app.mapper)
     try:
         move = consumer.acknowledge(position) if ns.ack is not None else consumer.reset_to(position)

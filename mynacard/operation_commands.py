@@ -10,9 +10,9 @@ from typing import Any
 
 from commands.config import Settings
 from commands.errors import InputError
-from commands.service import open_lifecycle, rotate_store_key
 from commands.sweep import sweep
 from mynacard import output
+from mynacard.bootstrap import open_read_side, rotate_store_key
 from mynacard.cli_support import (
     EXIT_DIFFERENCES,
     EXIT_OK,
@@ -23,13 +23,11 @@ from mynacard.cli_support import (
     today_of,
     views_on_this_log,
 )
-from mynacard.wiring import open_read_side
 from projections.verify import verify
 
 
 def run_projections(ns: argparse.Namespace, settings: Settings) -> int:
-    app = open_lifecycle(settings)
-    read = open_read_side(settings, app)
+    read = open_read_side(settings)
     positions = read.positions()
     if ns.json:
         output.print_json(positions)
@@ -49,8 +47,7 @@ def run_projections(ns: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_rebuild(ns: argparse.Namespace, settings: Settings) -> int:
-    app = open_lifecycle(settings)
-    read = open_read_side(settings, app)
+    read = open_read_side(settings)
     names = ns.projection or [p.name for p in read.projections]
     unknown = [n for n in names if n not in {p.name for p in read.projections}]
     if unknown:
@@ -59,7 +56,7 @@ def run_rebuild(ns: argparse.Namespace, settings: Settings) -> int:
             f"unknown projection {unknown[0]!r}",
             hint=f"projections: {', '.join(p.name for p in read.projections)}",
         )
-    head = app.recorder.max_notification_id() or 0
+    head = read.upstream.recorder.max_notification_id() or 0
     applied: dict[str, int] = {}
     with progress_bar("rebuilding", head * len(names), not ns.json) as advance:
         for name in names:
@@ -81,8 +78,7 @@ def run_rebuild(ns: argparse.Namespace, settings: Settings) -> int:
 def run_follow_projections(ns: argparse.Namespace, settings: Settings) -> int:
     from projections.runner import Poller
 
-    app = open_lifecycle(settings)
-    read = open_read_side(settings, app)
+    read = open_read_side(settings)
     print(f"following the log every {ns.interval}s (Ctrl-C to stop)", file=sys.stderr)
     poller = Poller(read.upstream, read.projections, ns.interval)
     with views_on_this_log(), suppress(KeyboardInterrupt):
@@ -116,8 +112,7 @@ def run_sweep(ns: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_verify(ns: argparse.Namespace, settings: Settings) -> int:
-    app = open_lifecycle(settings)
-    read = open_read_side(settings, app)
+    read = open_read_side(settings)
     report = verify(read)
     if ns.json:
         output.print_json(report.as_dict())

@@ -17,9 +17,9 @@ from commands import models as m
 from commands.application import CommandResult
 from commands.config import Settings
 from commands.errors import InputError
-from commands.service import open_lifecycle
 from mynacard import output
 from mynacard.arguments import Option, add_model_options, collect
+from mynacard.bootstrap import open_write_side
 
 EXIT_OK = 0
 
@@ -68,7 +68,7 @@ def _command_runner(model: type[m.Command], options: list[Option]) -> Runner:
             command = model.model_validate(payload)
         except ValidationError as e:
             raise InputError.from_validation(e) from None
-        app = open_lifecycle(settings)
+        app = open_write_side(settings)
         result = app.execute(command)
         _print_result(result, ns.json)
         return EXIT_OK

@@ -84,6 +84,16 @@ def certificates_as_known_at(source: EventSource, card: Card, known_at: datetime
     return [c for c in certs if c is not None]
 
 
+def card_history(source: EventSource, card: Card, known_at: datetime | None = None) -> list[Any]:
+    """The card's events and its certificates' events recorded up to ``known_at`` (all when
+    None), in the order they were recorded (a card's event before its certificates' at the same
+    instant): what ``mynacard history`` lists."""
+    events = known_events(source, card.id, known_at)
+    for cert in certificates_as_known_at(source, card, known_at):
+        events.extend(known_events(source, cert.id, known_at))
+    return sorted(events, key=lambda e: (e.timestamp, 0 if isinstance(e, ev.CardEvent | ev.Applied) else 1))
+
+
 @dataclass(frozen=True, slots=True)
 class ValidityAnswer:
     serial: str

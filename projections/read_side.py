@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -39,12 +39,25 @@ class CardReport:
 
 
 class UpstreamApp:
-    """The parts of the write-side application the read side uses (its log and its mapper)."""
+    """The log the read side follows: its name, its recorder and a mapper that reads it.
+    ``close`` releases the recorder's connections when the read side opened them itself
+    (``mynacard.bootstrap.open_log``); a log borrowed from a running application has none."""
 
-    def __init__(self, name: str, recorder: ApplicationRecorder, mapper: Mapper[UUID]) -> None:
+    def __init__(
+        self,
+        name: str,
+        recorder: ApplicationRecorder,
+        mapper: Mapper[UUID],
+        close: Callable[[], None] | None = None,
+    ) -> None:
         self.name = name
         self.recorder = recorder
         self.mapper = mapper
+        self._close = close
+
+    def close(self) -> None:
+        if self._close is not None:
+            self._close()
 
 
 class ReadSide:
@@ -60,6 +73,12 @@ class ReadSide:
         self.lifecycle = LifecycleProjection(lifecycle_view, upstream.mapper)
         self.revocations = RevocationProjection(revocation_view, upstream.mapper)
         self.projections: tuple[Projection, ...] = (self.lifecycle, self.revocations)
+
+    def close(self) -> None:
+        """Release the views' connections and the log's, if the read side opened it."""
+        for p in self.projections:
+            p.view.close()
+        self.upstream.close()
 
     def projection(self, name: str) -> Projection:
         for p in self.projections:

@@ -10,7 +10,10 @@ the eventsourcing library's ``examples/searchabletimestamps``), shared by the wr
 | ``settings`` | persistence settings from ``MYNACARD_DATABASE_URL``; ``prepare_storage`` |
 | ``serialization`` | transcodings and the topic registry: how stored events are read back |
 | ``checkpoints`` | the checkpoint SQL and lease key both backends share |
-| ``files`` | key files (0600, made atomically) and the data directory check |
+| ``keys`` | the holder key and the key ring: read, made on first use (0600), rotated under a lock |
+| ``crypto`` | the key ring cipher (AES-GCM, bound and legacy payloads) |
+| ``bound_mapper`` | the mapper that binds each payload to its row (id, version, topic) |
+| ``files`` | files made atomically (0600) and the data directory check |
 | ``errors`` | ``ConfigurationError`` (exit 6), ``ConsumerBusy`` (exit 5) |
 | ``integrity`` | ``TamperingDetected``, ``StoreIntegrityError`` (exit 7) |
 

@@ -1,7 +1,7 @@
 """Errors of storage that are not integrity findings (those are in ``storage.integrity``):
 
 - ``ConfigurationError``: a setting cannot be used (the CLI exits 6); the message says which
-  setting and what to do. ``commands.config`` re-exports it for the key and policy settings.
+  setting and what to do. ``storage.keys`` raises it for the key files.
 - ``ConsumerBusy``: another process reads the same consumer name (a conflict: the CLI exits 5).
 
 None of them carries a My Number or a PIN. May import: the standard library only.

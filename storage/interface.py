@@ -88,6 +88,10 @@ class TrackedView(TrackingRecorder, ABC):
     follows another log (a restored or other store) is recognised (issue 8 item 4)."""
 
     @abstractmethod
+    def close(self) -> None:
+        """Release the view's connections (a closed view is not used again)."""
+
+    @abstractmethod
     def tracked_head(self, application_name: str) -> tuple[int, LogHead | None]:
         """The tracking position and the log head recorded with it (None: none recorded, a view
         made before log heads were kept), read together."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from eventsourcing.persistence import JSONTranscoder, Transcoding
+from eventsourcing.persistence import DatetimeAsISO, DecimalAsStr, JSONTranscoder, Transcoding, UUIDAsHex
 
 import lifecycle.certificate  # noqa: F401  (registers the certificate topics)
 from lifecycle.card import Ending, PendingInquiry  # importing lifecycle.card registers the card topics
@@ -90,3 +90,13 @@ class MynacardTranscodings:
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)  # type: ignore[misc]
         register_transcodings(transcoder)
+
+
+def log_transcoder() -> JSONTranscoder:
+    """A transcoder that reads mynacard's log outside an ``Application``: the transcodings an
+    eventsourcing ``Application`` registers (UUID, Decimal, datetime), then mynacard's."""
+    transcoder = JSONTranscoder()
+    for transcoding in (UUIDAsHex(), DecimalAsStr(), DatetimeAsISO()):
+        transcoder.register(transcoding)
+    register_transcodings(transcoder)
+    return transcoder

@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from uuid import uuid4
 
-from commands.config import Settings, is_postgres, postgres_conninfo, prepare_storage, storage_env
+from commands.config import Settings
+from storage.settings import is_postgres, postgres_conninfo, prepare_storage, storage_env
 
 TEST_DATABASE_URL = os.environ.get("MYNACARD_TEST_DATABASE_URL", "").strip()
 POSTGRES = TEST_DATABASE_URL.startswith(("postgresql://", "postgres://"))

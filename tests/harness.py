@@ -1,7 +1,7 @@
 """Harness of the concurrency, crash-safety and fuzz tests.
 
 1. A deterministic stream of commands (fixed command ids, fixed clock, fixed holder key) and a
-   writer that runs it through the real wiring (``open_lifecycle``) and prints, flushed,
+   writer that runs it through the real wiring (``open_write_side``) and prints, flushed,
    ``ACK <command id> <new|dup> <digest of the result>`` after each successful ``execute``::
 
        python -m tests.harness stream --data-dir DIR [--database-url URL] [--start N] [--cards N]
@@ -43,7 +43,7 @@ from uuid import UUID, uuid5
 from commands import certificate_models as cm
 from commands import models as m
 from commands.application import CardLifecycle, CommandResult
-from commands.config import KEY_FILE, Settings
+from commands.config import Settings
 from lifecycle.card import events as ev
 from lifecycle.certificate import (
     CertificateExpired,
@@ -53,6 +53,7 @@ from lifecycle.certificate import (
     CertificateRevoked,
 )
 from lifecycle.identifiers import certificate_id_for
+from storage.keys import KEY_FILE
 from storage.postgres.event_store import PostgresCommandLogRecorder
 from storage.records import CommandLogEntry
 from storage.sqlite.event_store import SQLiteCommandLogRecorder
@@ -226,9 +227,8 @@ def digest(data: dict[str, Any]) -> str:
 
 def run_stream(args: argparse.Namespace) -> int:
     from commands.errors import CommandIdReused, ConcurrencyConflict, InputError
-    from commands.service import open_lifecycle
     from lifecycle.errors import RuleViolation
-    from mynacard.wiring import open_checkpoints, open_read_side
+    from mynacard.bootstrap import open_checkpoints, open_read_side, open_write_side
     from projections.subscriptions import DurableConsumer
 
     settings = harness_settings(args.data_dir, args.database_url)
@@ -247,12 +247,12 @@ def run_stream(args: argparse.Namespace) -> int:
             return real_fdopen(fd, *a, **k)
 
         os.fdopen = fdopen
-    app = open_lifecycle(settings)
+    app = open_write_side(settings)
     consumer_log = open(args.consumer_log, "a", encoding="utf-8") if args.consumer_log else None  # noqa: SIM115
     consumer = read = None
     if consumer_log is not None:
         consumer = DurableConsumer(CONSUMER, open_checkpoints(settings), app.recorder, app.mapper)
-        read = open_read_side(settings, app)
+        read = open_read_side(settings)
         consumer_log.write("\nRUN\n")  # (a new line first: a killed run may have left half of one)
         consumer_log.flush()
 
@@ -315,12 +315,12 @@ def process_worker(
     out_path: str,
     start: Any,
 ) -> None:
-    """One writer process: its own ``open_lifecycle`` on the shared store; waits for ``start`` (a
+    """One writer process: its own ``open_write_side`` on the shared store; waits for ``start`` (a
     barrier) and runs ``jobs`` (label, command name, payload); writes the outcomes as JSON."""
-    from commands.service import open_lifecycle
+    from mynacard.bootstrap import open_write_side
 
     models = {c.COMMAND: c for c in (*m.CARD_COMMANDS, *cm.CERTIFICATE_COMMANDS)}
-    app = open_lifecycle(harness_settings(data_dir, database_url))
+    app = open_write_side(harness_settings(data_dir, database_url))
     app.get_card(jobs[0][2]["card"])  # warm the cache: the coherence check must catch others' writes
     start.wait(timeout=60)
     outcomes = []
@@ -345,13 +345,13 @@ def process_worker(
 
 def opening_worker(data_dir: str, database_url: str | None, start: Any, rounds: int, out_path: str) -> None:
     """Opens (and closes) the store ``rounds`` times, each time together with the other processes."""
-    from commands.service import open_lifecycle
+    from mynacard.bootstrap import open_write_side
 
     errors = []
     for _ in range(rounds):
         start.wait(timeout=60)
         try:
-            open_lifecycle(harness_settings(data_dir, database_url)).close()
+            open_write_side(harness_settings(data_dir, database_url)).close()
         except Exception as e:
             errors.append(f"{type(e).__name__}: {e}")
     Path(out_path).write_text(json.dumps(errors))
@@ -363,7 +363,7 @@ def first_start_worker(data_dir: str, database_url: str | None, start: Any, seed
     one (and only if each got there), so the race is the same on every run."""
     import threading
 
-    import commands.service as service
+    import mynacard.bootstrap as service
 
     real_create = service.create_key_ring
 
@@ -376,7 +376,7 @@ def first_start_worker(data_dir: str, database_url: str | None, start: Any, seed
     service.create_key_ring = create_key_ring
     outcome: dict[str, Any] = {}
     try:
-        app = service.open_lifecycle(harness_settings(data_dir, database_url))
+        app = service.open_write_side(harness_settings(data_dir, database_url))
         aid = f"{9_000_000 + seed:023d}"
         app.execute(
             m.SubmitApplication.model_validate(

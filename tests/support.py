@@ -17,10 +17,12 @@ from commands import models as m
 from commands.application import CardLifecycle, CommandResult
 from lifecycle.calendar import JST, to_jst
 from lifecycle.card import Application, Card, Handover, Stamp
+from lifecycle.certificate import Certificate
 from lifecycle.decisions import DEFAULT_POLICIES, Policies
 from lifecycle.documents import IdentityDocument
 from lifecycle.errors import RuleViolation
 from lifecycle.identifiers import holder_reference
+from projections.audit import card_history, certificates_as_known_at
 
 KEY = bytes(range(32))
 MY_NUMBER = "123456789018"  # the spec's worked example (R01)
@@ -195,10 +197,20 @@ class Story:
         return self.app.get_card(self.application_id)
 
     def event_types(self) -> list[str]:
-        return [type(e).__name__ for e in self.app.card_events(self.card.id)]
+        return [type(e).__name__ for e in list(self.app.events.get(self.card.id))]
 
 
 # ----------------------------------------------------------------------------- results of a story
+
+
+def certificates_of(app: CardLifecycle, card: Card) -> list[Certificate]:
+    """Every certificate ever issued onto the card, in issue order (the audit replay's answer)."""
+    return certificates_as_known_at(app.events, card, None)
+
+
+def history_of(app: CardLifecycle, card: Card) -> list[Any]:
+    """The card's and its certificates' events in recorded order (``mynacard history``)."""
+    return card_history(app.events, card)
 
 
 def card_events(story: Story, result: Any) -> list[tuple[str, Any]]:
@@ -208,7 +220,7 @@ def card_events(story: Story, result: Any) -> list[tuple[str, Any]]:
 
 def certificate_events(story: Story, result: Any) -> list[tuple[str, str, Any]]:
     """(kind, event, effective time) of the certificate events of a service result."""
-    kinds = {c.id: c.kind for c in story.app.card_certificates(story.card)}
+    kinds = {c.id: c.kind for c in certificates_of(story.app, story.card)}
     return sorted(
         (kinds[e.aggregate_id], e.type, e.effective_at)
         for e in result.events
@@ -225,7 +237,7 @@ def to_active_with_live_certificates(story: Story) -> None:
         handed_over="2024-06-20T10:00",
         photo_taken_on="2024-04-01",
     )
-    certificates = story.app.card_certificates(story.card)
+    certificates = certificates_of(story.app, story.card)
     assert [(c.kind, c.status, c.expires_on) for c in certificates] == [
         ("AUTH", "active", d("2028-10-10")),
         ("SIG", "active", d("2028-10-10")),

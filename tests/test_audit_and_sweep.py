@@ -26,17 +26,16 @@ import pytest
 from commands import models as m
 from commands.application import CardLifecycle
 from commands.errors import InputError
-from commands.service import open_lifecycle
 from commands.sweep import SweepReport, sweep
 from lifecycle.card import Card
-from mynacard.wiring import open_read_side
+from mynacard.bootstrap import open_read_side, open_write_side, upstream_of
 from projections.audit import card_as_known_at, valid_at
 from projections.events import event_to_dict
 from projections.read_side import ReadSide
 from tests import backend
 from tests.backend import event_store_env
 from tests.backend import settings as settings_for
-from tests.support import KEY, Clock, Story, at, d, my_number
+from tests.support import KEY, Clock, Story, at, certificates_of, d, history_of, my_number
 
 SUNDAY_LOSS = "2025-01-05T03:10"  # 2025-01-05 is a Sunday
 MONDAY = "2025-01-06T12:00"
@@ -77,7 +76,7 @@ class DataDir:
 
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Iterator[DataDir]:
-    app = open_lifecycle(backend.settings(tmp_path))
+    app = open_write_side(backend.settings(tmp_path))
     clock = Clock("2024-05-01T09:00")
     app.clock = clock
     # The fixture writes stories whose recorded times it sets, card after card (each from its own
@@ -95,7 +94,7 @@ def lost_on_sunday_reported_on_tuesday(app: CardLifecycle, clock: Clock) -> tupl
     story.to_active(
         "2024-05-01T09:00", "2024-05-10", "2024-05-15", "2024-06-20T10:00", photo_taken_on="2024-04-01"
     )
-    serials = {c.kind: c.serial for c in app.card_certificates(story.card)}
+    serials = {c.kind: c.serial for c in certificates_of(app, story.card)}
     story.run(m.ReportLoss, TUESDAY_REPORT, lost_at_home=True, effective_at=SUNDAY_LOSS)
     return story, serials
 
@@ -250,7 +249,7 @@ def time_driven(app: CardLifecycle, story: Story) -> list[tuple[str, str | None,
     sweep recorded (the sweeps run on TODAY, after everything else was recorded)."""
     card = story.card
     out = []
-    for e in app.card_history(card):
+    for e in history_of(app, card):
         if e.timestamp >= at(TODAY):
             assert type(e).__name__ in LAPSE_TYPES, e
             row = event_to_dict(e)
@@ -267,7 +266,7 @@ def swept(
     app: CardLifecycle, clock: Clock, tmp_path: Path
 ) -> tuple[CardLifecycle, ReadSide, dict[str, Story]]:
     cards = cards_with_known_due_days(app, clock)
-    return app, open_read_side(settings_for(tmp_path), app), cards
+    return app, open_read_side(settings_for(tmp_path), upstream_of(app)), cards
 
 
 def test_sweep_records_each_due_event_exactly_once(
@@ -277,7 +276,7 @@ def test_sweep_records_each_due_event_exactly_once(
     before = {name: time_driven(app, s) for name, s in cards.items()}
     assert all(v == [] for v in before.values())
 
-    certs = {c.kind: c for c in app.card_certificates(cards["R44"].card)}
+    certs = {c.kind: c for c in certificates_of(app, cards["R44"].card)}
     assert {k: c.expires_on for k, c in certs.items()} == {"SIG": d("2025-08-20"), "AUTH": d("2025-08-20")}
 
     first = run_sweep(app, read, D1)
@@ -290,7 +289,7 @@ def test_sweep_records_each_due_event_exactly_once(
         "ExpiryNoticeDue": 2,
     }
     assert first.events_recorded == 9
-    notices = [e for e in app.card_events(cards["R44"].card.id) if type(e).__name__ == "ExpiryNoticeDue"]
+    notices = [e for e in list(app.events.get(cards["R44"].card.id)) if type(e).__name__ == "ExpiryNoticeDue"]
     assert sorted((e.subject, e.expires_on) for e in notices) == [  # type: ignore[attr-defined]
         ("AUTH", d("2025-08-20")),
         ("SIG", d("2025-08-20")),
@@ -332,11 +331,11 @@ def test_sweep_records_each_due_event_exactly_once(
         ("CertificateExpired", "2025-07-01T00:00:00+09:00", "cert"),
         ("CertificateExpired", "2025-07-01T00:00:00+09:00", "cert"),
     ]
-    r22 = [e for e in app.card_events(cards["R22"].card.id) if type(e).__name__ == "Expired"]
+    r22 = [e for e in list(app.events.get(cards["R22"].card.id)) if type(e).__name__ == "Expired"]
     assert [e.basis for e in r22] == ["stay"]  # type: ignore[attr-defined]
     assert time_driven(app, cards["R30"])[0] == ("Invalidated", "2025-07-10T00:00:00+09:00", "card")
     assert cards["R30"].card.ended is not None and cards["R30"].card.ended.rule == "R30"
-    notices = [e for e in app.card_events(cards["R19"].card.id) if type(e).__name__ == "ExpiryNoticeDue"]
+    notices = [e for e in list(app.events.get(cards["R19"].card.id)) if type(e).__name__ == "ExpiryNoticeDue"]
     assert [(e.subject, e.expires_on) for e in notices] == [("card", d("2025-10-10"))]  # type: ignore[attr-defined]
     assert time_driven(app, cards["quiet"]) == []
     assert run_sweep(app, read, D2).events_recorded == 0
@@ -360,11 +359,11 @@ def test_sweep_records_each_due_event_exactly_once(
     for name, story in cards.items():
         counts = Counter(
             (type(e).__name__, e.originator_id, getattr(e, "subject", None))
-            for e in app.card_history(story.card)
+            for e in history_of(app, story.card)
             if type(e).__name__ in LAPSE_TYPES
         )
         assert all(n == 1 for n in counts.values()), (name, counts)
-    for e in app.card_history(cards["R19"].card):
+    for e in history_of(app, cards["R19"].card):
         if type(e).__name__ in LAPSE_TYPES:
             assert e.timestamp == at(TODAY)
             assert e.actor == "sweeper"
@@ -394,7 +393,7 @@ def test_an_interrupted_sweep_resumes_with_exactly_once_results(
     ref_app = CardLifecycle(env=event_store_env(tmp_path / "ref", "ref"), holder_key=KEY, clock=ref_clock)
     try:
         ref_cards = cards_with_known_due_days(ref_app, ref_clock)
-        ref_read = open_read_side(settings_for(tmp_path / "ref"), ref_app)
+        ref_read = open_read_side(settings_for(tmp_path / "ref"), upstream_of(ref_app))
         reference = run_sweep(ref_app, ref_read, D2)
         expected = {name: time_driven(ref_app, s) for name, s in ref_cards.items()}
     finally:
@@ -486,7 +485,7 @@ def test_R51_a_loss_backdated_before_an_earlier_revocation_still_answers_invalid
     story.to_active(
         "2024-05-01T09:00", "2024-05-10", "2024-05-15", "2024-06-20T10:00", photo_taken_on="2024-04-01"
     )
-    serials = {c.kind: c.serial for c in app.card_certificates(story.card)}
+    serials = {c.kind: c.serial for c in certificates_of(app, story.card)}
     story.run(cm.RevokeCertificate, MONDAY, kind="SIG")
     story.run(m.ReportLoss, TUESDAY_REPORT, lost_at_home=True, effective_at=SUNDAY_LOSS)
 
@@ -496,7 +495,7 @@ def test_R51_a_loss_backdated_before_an_earlier_revocation_still_answers_invalid
         answer = valid_at(app.events, serials[kind], sunday_noon)
         assert (answer.valid, answer.rule) == (False, "R51"), (kind, answer)
         assert "lost" in answer.reason
-    read = open_read_side(settings_for(data_dir.path), app)
+    read = open_read_side(settings_for(data_dir.path), upstream_of(app))
     read.catch_up()
     listed = read.certificate(serials["SIG"], sunday_noon)
     assert listed is not None and (listed.valid_at, listed.rule) == (False, "R51")

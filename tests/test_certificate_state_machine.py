@@ -56,7 +56,7 @@ from lifecycle.certificate import (
 from lifecycle.decisions import DEFAULT_POLICIES
 from lifecycle.errors import RuleViolation
 from tests.backend import POSTGRES, event_store_env
-from tests.support import KEY, Clock, Story, application_id, at
+from tests.support import KEY, Clock, Story, application_id, at, certificates_of
 
 RULE_ID = re.compile(r"^[RD]\d{2}$")
 RFC5280 = {
@@ -489,7 +489,7 @@ class CertificateMachine(RuleBasedStateMachine):
         out = []
         for app_id in self.cards + self.others:
             card = self.app.get_card(app_id)
-            out.append((card, self.app.card_certificates(card)))
+            out.append((card, certificates_of(self.app, card)))
         return out
 
     @invariant()
@@ -608,7 +608,7 @@ def newest_row_in_transaction(app: CardLifecycle, cursor: Any, ids: Any) -> int:
 
 def snapshot(app: CardLifecycle, story: Story) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     card = story.card
-    return state_of(card), {c.serial: state_of(c) for c in app.card_certificates(card)}
+    return state_of(card), {c.serial: state_of(c) for c in certificates_of(app, card)}
 
 
 @pytest.mark.parametrize("failure", [RuntimeError, OSError])
@@ -703,6 +703,6 @@ def test_a_failed_save_that_is_retried_applies_the_certificate_consequences_once
     assert len(stored) == calls[1]
     types = sorted(e.type for e in result.events)
     assert types == ["CertificatePutOnHold", *["CertificateRevoked"] * 3, "Suspended"]
-    for cert in app.card_certificates(story.card):
+    for cert in certificates_of(app, story.card):
         events = list(app.events.get(cert.id))
         assert sum(isinstance(e, (CertificateRevoked, CertificatePutOnHold)) for e in events) <= 1

@@ -1,7 +1,7 @@
 """Concurrency (issue: many writers, threads and processes, on the same card and on different
 cards, on both backends): no lost update, no duplicate version, conflicts retried or reported.
 
-Writers: threads with an application each (``open_lifecycle`` on the same settings), threads
+Writers: threads with an application each (``open_write_side`` on the same settings), threads
 sharing one application, and processes (``multiprocessing``, spawned) with an application each.
 They all write at once, after a barrier, to
 
@@ -44,9 +44,9 @@ from commands import models as m
 from commands.application import CardLifecycle, CommandResult
 from commands.config import Settings
 from commands.errors import ConcurrencyConflict
-from commands.service import open_lifecycle
 from lifecycle.card import events as ev
 from lifecycle.identifiers import card_id_for
+from mynacard.bootstrap import open_write_side
 from tests import harness
 from tests.backend import BACKEND, database_url
 
@@ -85,7 +85,7 @@ def build_world(tmp_path: Path, writers: int) -> World:
     url = database_url(tmp_path)
     settings = harness.harness_settings(data_dir, url)
     world = World(settings, data_dir, url, _aid(0), _aid(1), [_aid(10 + i) for i in range(writers)])
-    app = open_lifecycle(settings)
+    app = open_write_side(settings)
 
     def run(model: type[m.Command], **fields: Any) -> None:
         command = model.model_validate({"actor": "setup", **fields})
@@ -191,7 +191,7 @@ def check_store(world: World, outcomes: list[Outcome], apps: list[CardLifecycle]
     assert unexpected == []
     # A writer's own card has one writer: only a conflict that was never resolved may refuse.
     assert {o.outcome for o in outcomes if o.label == "own"} <= {"accepted", "ConcurrencyConflict"}
-    fresh = open_lifecycle(world.settings)
+    fresh = open_write_side(world.settings)
     try:
         audit = harness.audit_store(fresh)
         assert audit.problems == []
@@ -293,8 +293,8 @@ def test_threads_with_own_and_shared_applications_lose_no_update(tmp_path: Path)
     world = build_world(tmp_path, writers)
     rng = random.Random(7)
     jobs = [jobs_for(world, w, rng) for w in range(writers)]
-    own_apps = [open_lifecycle(world.settings) for _ in range(OWN_APP_THREADS)]
-    shared_app = open_lifecycle(world.settings)
+    own_apps = [open_write_side(world.settings) for _ in range(OWN_APP_THREADS)]
+    shared_app = open_write_side(world.settings)
     apps = [*own_apps, *[shared_app] * SHARED_APP_THREADS]
     for app in apps:
         app.get_card(world.shared)  # cached before the others write: coherence is then tested
@@ -351,7 +351,7 @@ def test_processes_writing_the_same_store_lose_no_update(tmp_path: Path) -> None
             states.setdefault(ref, []).append(state)
     check_store(world, flat, [])
     # After every writer was done, each process's (cached) cards were the fold of the log.
-    fresh = open_lifecycle(world.settings)
+    fresh = open_write_side(world.settings)
     try:
         for ref, seen in states.items():
             want = harness.fold_state(fresh.events.get(card_id_for(ref)))
@@ -367,7 +367,7 @@ def test_a_conflict_storm_is_reported_as_a_conflict_and_writes_nothing(tmp_path:
     same commands sent again (same ids) are then applied once each."""
     writers = 6
     world = build_world(tmp_path, 0)
-    apps = [open_lifecycle(world.settings) for _ in range(writers)]
+    apps = [open_write_side(world.settings) for _ in range(writers)]
     barrier = threading.Barrier(writers)
     lost: list[str] = []
 
@@ -419,7 +419,7 @@ def test_a_conflict_storm_is_reported_as_a_conflict_and_writes_nothing(tmp_path:
             assert isinstance(error, ConcurrencyConflict)
             assert error.as_dict()["kind"] == "concurrency_conflict"
             assert "again" in error.as_dict()["hint"]
-        fresh = open_lifecycle(world.settings)
+        fresh = open_write_side(world.settings)
         try:
             audit = harness.audit_store(fresh)
             assert audit.problems == []
@@ -477,7 +477,7 @@ def test_processes_starting_a_new_store_at_once_share_one_key_ring(tmp_path: Pat
     )
     outcomes = [json.loads(o.read_text()) for o in outputs]
     assert [o.get("error") for o in outcomes] == [None] * PROCESSES
-    app = open_lifecycle(harness.harness_settings(data_dir, url))
+    app = open_write_side(harness.harness_settings(data_dir, url))
     try:
         audit = harness.audit_store(app)  # decodes every event: each needs a key of the ring
         assert audit.problems == []

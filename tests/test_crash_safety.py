@@ -38,11 +38,11 @@ from uuid import UUID
 
 import pytest
 
-from commands.config import KEY_FILE, Settings, holder_key
-from commands.service import open_lifecycle
-from mynacard.wiring import open_checkpoints, open_read_side
+from commands.config import Settings
+from mynacard.bootstrap import open_checkpoints, open_read_side, open_write_side, upstream_of
 from projections.subscriptions import DurableConsumer
 from projections.verify import verify
+from storage.keys import KEY_FILE, holder_key
 from tests import harness
 from tests.backend import BACKEND, POSTGRES, database_url
 
@@ -196,7 +196,7 @@ def test_sigkill_at_random_points_loses_nothing_and_half_writes_nothing(
         assert first_result.setdefault(command_id, digest) == digest, "a duplicate answered differently"
 
     settings = harness.harness_settings(data_dir, url)
-    app = open_lifecycle(settings)
+    app = open_write_side(settings)
     try:
         audit = harness.audit_store(app)
         assert audit.problems == []
@@ -217,7 +217,7 @@ def test_sigkill_at_random_points_loses_nothing_and_half_writes_nothing(
         reference_url = database_url(reference_dir, "reference")
         reference_run = run_harness(reference_dir, reference_url)
         assert reference_run.done, reference_run.stderr
-        reference = open_lifecycle(harness.harness_settings(reference_dir, reference_url))
+        reference = open_write_side(harness.harness_settings(reference_dir, reference_url))
         try:
             expected = harness.audit_store(reference)
         finally:
@@ -231,7 +231,7 @@ def test_sigkill_at_random_points_loses_nothing_and_half_writes_nothing(
             assert got == want, f"command {order[command.command_id]} ({command.COMMAND})"
 
         # The projections resume from their tracked positions; verify finds nothing.
-        read = open_read_side(settings, app)
+        read = open_read_side(settings, upstream_of(app))
         caught_up = read.catch_up()
         report = verify(read, app.events)
         assert report.differences == []
@@ -283,7 +283,7 @@ def test_the_audit_notices_a_half_written_command(tmp_path: Path) -> None:
     url = database_url(tmp_path)
     run = run_harness(data_dir, url, "--cards", "2")
     assert run.done, run.stderr
-    app = open_lifecycle(harness.harness_settings(data_dir, url))
+    app = open_write_side(harness.harness_settings(data_dir, url))
     try:
         clean = harness.audit_store(app)
         assert clean.problems == []

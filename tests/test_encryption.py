@@ -1,5 +1,5 @@
 """Encryption at rest, on the test storage (SQLite files, or a PostgreSQL schema with
-``MYNACARD_TEST_DATABASE_URL``), through the real wiring (``open_lifecycle``: payloads compressed
+``MYNACARD_TEST_DATABASE_URL``), through the real wiring (``open_write_side``: payloads compressed
 and encrypted with the key ring; ``open_read_side``: the read models' snapshots through the same
 mapper).
 
@@ -13,7 +13,7 @@ read models (tests/backend.py ``raw_storage``: every byte of the SQLite files in
 every row of every table of the schema), and first proves it reads what is there: every stored
 payload and every view snapshot is found in the bytes scanned, and every command id of the log.
 
-Then the key ring (commands/crypto.py): the ring file is 0600; another ring fails with a
+Then the key ring (storage/crypto.py): the ring file is 0600; another ring fails with a
 configuration error, never garbage; a store whose ring file is gone is refused; ``rotate-key``
 makes new events use the new key while old ones stay readable; ``MYNACARD_CIPHER_KEYS``
 overrides the file.
@@ -41,11 +41,12 @@ from pydantic import SecretStr
 from commands import certificate_models as cm
 from commands import models as m
 from commands.application import CardLifecycle, CommandResult, RecordedEvent
-from commands.config import CIPHER_KEY_FILE, ConfigurationError, Settings, cipher_env, storage_env
-from commands.crypto import BOUND_MAGIC, CipherKeyError, RingKey, new_key, parse_ring, read_ring_file
-from commands.service import open_lifecycle
-from mynacard.wiring import open_read_side
-from projections.read_side import ReadSide
+from commands.config import Settings
+from mynacard.bootstrap import open_read_side, open_write_side, upstream_of
+from storage.crypto import BOUND_MAGIC, CipherKeyError, RingKey, new_key, parse_ring, read_ring_file
+from storage.errors import ConfigurationError
+from storage.keys import CIPHER_KEY_FILE, cipher_env
+from storage.settings import storage_env
 from tests.backend import BACKEND, POSTGRES, raw_storage
 from tests.backend import settings as settings_for
 from tests.support import KEY, Clock, Story, at, my_number
@@ -110,7 +111,7 @@ def record_story(settings: Settings) -> Recorded:
     over with PINs, change a PIN, change the card information, suspend, report the loss; another
     person's card handed over and invalidated for a new My Number. Then the read side catches up."""
     clock = Clock("2020-05-01T09:00")
-    app = open_lifecycle(settings)
+    app = open_write_side(settings)
     app.clock = clock
     try:
         holder = Story(app, clock, my_number_=NUMBER, actor=ACTOR)
@@ -144,18 +145,13 @@ def record_story(settings: Settings) -> Recorded:
     return recorded
 
 
-def close_read_side(read: ReadSide) -> None:
-    for projection in read.projections:
-        projection.view.datastore.close()  # type: ignore[attr-defined]
-
-
 def caught_up(settings: Settings, app: CardLifecycle) -> dict[str, int]:
-    read = open_read_side(settings, app)
+    read = open_read_side(settings, upstream_of(app))
     try:
         read.catch_up()
         return {name: p["lag"] for name, p in read.positions().items()}
     finally:
-        close_read_side(read)
+        read.close()
 
 
 @pytest.fixture
@@ -173,7 +169,7 @@ def opened() -> Iterator[list[CardLifecycle]]:
 
 
 def open_app(opened: list[CardLifecycle], settings: Settings) -> CardLifecycle:
-    app = open_lifecycle(settings)
+    app = open_write_side(settings)
     opened.append(app)
     return app
 
@@ -298,7 +294,7 @@ def test_identity_and_privacy_R01_R54_nothing_personal_in_clear_in_events_views_
     for part, content in parts.items():
         by_kind[kinds[part]] = by_kind.get(kinds[part], b"") + content + b"\n"
     total = sum(len(c) for c in parts.values())
-    read = open_read_side(settings, app)
+    read = open_read_side(settings, upstream_of(app))
     try:
         assert all(p["lag"] == 0 for p in read.positions().values())
         view = read.lifecycle.view
@@ -306,7 +302,7 @@ def test_identity_and_privacy_R01_R54_nothing_personal_in_clear_in_events_views_
         cert_rows = view.certificate_rows(view.all_certificate_ids())
         revocations = read.revocation_list(include_removed=True)[1]
     finally:
-        close_read_side(read)
+        read.close()
     view_states = [r.state for r in card_rows.values()] + [r.state for r in cert_rows.values()]
     events = [
         app.mapper.to_domain_event(n)
@@ -403,7 +399,7 @@ def test_identity_and_privacy_another_key_ring_fails_to_read_and_never_returns_g
     other = settings.model_copy(update={"cipher_keys": SecretStr(wrong)})
     # The wiring refuses a ring that does not open the store, before anything is written with it.
     with pytest.raises(ConfigurationError) as refused_at_open:
-        open_lifecycle(other)
+        open_write_side(other)
     assert "key ring" in str(refused_at_open.value)
     # Below the wiring, every read with that ring fails: an error, never a wrongly decoded event.
     app = CardLifecycle(env={**storage_env(other), **cipher_env(parse_ring(wrong))}, holder_key=KEY)
@@ -419,7 +415,7 @@ def test_identity_and_privacy_another_key_ring_fails_to_read_and_never_returns_g
         app.get_card(recorded.holder)
     assert isinstance(failed.value.__cause__, CipherKeyError)
     # The read models' snapshots are encrypted with the same ring: the same refusal.
-    read = open_read_side(other, app)
+    read = open_read_side(other, upstream_of(app))
     try:
         ids = read.lifecycle.view.all_card_ids()
         assert len(ids) == 2
@@ -427,7 +423,7 @@ def test_identity_and_privacy_another_key_ring_fails_to_read_and_never_returns_g
             read.card_report(ids[0], at("2022-01-01").date(), at("2022-01-01T09:00"))
         assert isinstance(failed.value.__cause__, CipherKeyError)
     finally:
-        close_read_side(read)
+        read.close()
 
 
 @pytest.mark.parametrize("where", ["MYNACARD_CIPHER_KEYS", "cipher.keys"])
@@ -496,7 +492,7 @@ def test_identity_and_privacy_a_store_without_its_key_ring_file_is_refused_and_n
     ring_file.unlink()
 
     with pytest.raises(ConfigurationError) as refused:
-        open_lifecycle(settings)
+        open_write_side(settings)
     assert CIPHER_KEY_FILE in str(refused.value)
     assert "MYNACARD_CIPHER_KEYS" in str(refused.value)
     assert not ring_file.exists()
@@ -555,19 +551,19 @@ def test_rotate_key_new_events_carry_the_new_key_old_ones_still_read_and_verify_
     assert caught_up(settings, app) == {"lifecycle_view": 0, "revocation_list": 0}
     verified = cli(settings, "verify").out
     assert verified["ok"] is True, verified
-    read = open_read_side(settings, app)
+    read = open_read_side(settings, upstream_of(app))
     try:
         view = read.lifecycle.view
         rows = view.card_rows(view.all_card_ids())
     finally:
-        close_read_side(read)
+        read.close()
     assert sorted(key_id_of(r.state) for r in rows.values()) == [1, 1, 2]  # the new card's snapshot
 
     # The old events are really under key 1: a ring of key 2 alone is refused by the wiring, and
     # below it cannot read them.
     only_key_2 = settings.model_copy(update={"cipher_keys": SecretStr(ring[1].text())})
     with pytest.raises(ConfigurationError) as refused:
-        open_lifecycle(only_key_2)
+        open_write_side(only_key_2)
     assert "key 1" in str(refused.value)
     only_new = CardLifecycle(env={**storage_env(only_key_2), **cipher_env([ring[1]])}, holder_key=KEY)
     opened.append(only_new)

@@ -18,8 +18,7 @@ from pathlib import Path
 import pytest
 
 from commands.application import CardLifecycle
-from commands.service import open_lifecycle
-from mynacard.wiring import open_checkpoints
+from mynacard.bootstrap import open_checkpoints, open_write_side
 from projections.subscriptions import DurableConsumer
 from tests import backend, harness
 from tests.support import Clock
@@ -56,7 +55,7 @@ with open(handled_path, "a", encoding="utf-8") as handled:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[tuple[Path, CardLifecycle, Clock]]:
-    app = open_lifecycle(backend.settings(tmp_path))
+    app = open_write_side(backend.settings(tmp_path))
     clock = Clock("2020-05-01T09:00")
     app.clock = clock
     app.clock_tolerance = None  # the stories set the clock per card (R66's guard is for the CLI)

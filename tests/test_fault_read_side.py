@@ -31,9 +31,9 @@ from typing import Any
 
 import pytest
 
-from commands.config import Settings, postgres_conninfo, storage_env
-from commands.service import open_lifecycle
-from mynacard.wiring import open_read_side
+from commands.config import Settings
+from mynacard.bootstrap import open_read_side, open_write_side, upstream_of
+from storage.settings import postgres_conninfo, storage_env
 from tests import backend
 from tests.support import Clock, Story, application_id, my_number
 from tests.test_projections import all_to_active
@@ -244,13 +244,13 @@ REBUILDER = textwrap.dedent(
     import sys, time
     from pathlib import Path
     from commands.config import Settings
-    from commands.service import open_lifecycle
-    from mynacard.wiring import open_read_side
+    from mynacard.bootstrap import open_write_side
+    from mynacard.bootstrap import open_read_side
 
     stop, rounds = Path(sys.argv[1]), 0
     settings = Settings()
-    app = open_lifecycle(settings)
-    read = open_read_side(settings, app)
+    app = open_write_side(settings)
+    read = open_read_side(settings, upstream_of(app))
     deadline = time.monotonic() + 120
     while not stop.exists() and time.monotonic() < deadline:
         read.rebuild()
@@ -265,14 +265,14 @@ def test_questions_answer_while_rebuild_runs_over_and_over(tmp_path: Path) -> No
     does); meanwhile another process after another asks ``status`` and ``counts``. None fails:
     no "database is locked" (SQLite), no KeyError (PostgreSQL), no card gone missing."""
     settings = backend.settings(tmp_path)
-    app = open_lifecycle(settings)
+    app = open_write_side(settings)
     clock = Clock("2020-05-01T09:00")
     app.clock = clock
     try:
         stories = [Story(app, clock, my_number_=my_number(9_200_000 + i)) for i in range(60)]
         all_to_active(stories)
         card = stories[-1].application_id
-        open_read_side(settings, app).catch_up()
+        open_read_side(settings, upstream_of(app)).catch_up()
         events = app.recorder.max_notification_id() or 0
     finally:
         app.close()

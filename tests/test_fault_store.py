@@ -21,12 +21,12 @@ import pytest
 
 from commands import models as m
 from commands.application import CardLifecycle
-from commands.config import CIPHER_KEY_FILE, KEY_FILE
-from commands.crypto import parse_ring
-from commands.service import open_lifecycle
+from mynacard.bootstrap import open_write_side
+from storage.crypto import parse_ring
+from storage.keys import CIPHER_KEY_FILE, KEY_FILE
 from tests import backend
 from tests.backend import POSTGRES
-from tests.support import Clock, Story, my_number
+from tests.support import Clock, Story, certificates_of, my_number
 
 NOW = "2025-06-01T12:00"
 
@@ -80,7 +80,7 @@ def apply_args(seed: int) -> list[str]:
 
 def stored_positions(data_dir: Path) -> list[int]:
     """Every position of the log, every payload decoded (the ring opens all of them)."""
-    app = open_lifecycle(backend.settings(data_dir))
+    app = open_write_side(backend.settings(data_dir))
     try:
         notes = app.recorder.select_notifications(start=1, limit=1_000_000)
         for note in notes:
@@ -91,7 +91,7 @@ def stored_positions(data_dir: Path) -> list[int]:
 
 
 def event_count(data_dir: Path) -> int:
-    app = open_lifecycle(backend.settings(data_dir))
+    app = open_write_side(backend.settings(data_dir))
     try:
         return app.recorder.max_notification_id() or 0
     finally:
@@ -123,7 +123,7 @@ def test_concurrent_rotations_interleaved_with_writers_lose_no_key(store: Path) 
     assert [k.key_id for k in ring] == list(range(1, rotations + 2))
     assert sorted(r.json["key_id"] for r in runs[:rotations]) == list(range(2, rotations + 2))
     assert len(stored_positions(store)) == event_count(store) >= 1 + writers
-    app = open_lifecycle(backend.settings(store))
+    app = open_write_side(backend.settings(store))
     try:
         assert sorted(app.command_log.recorded_keys()) == [k.key_id for k in ring]
     finally:
@@ -133,13 +133,13 @@ def test_concurrent_rotations_interleaved_with_writers_lose_no_key(store: Path) 
 def test_a_process_started_before_a_rotation_reads_events_written_with_the_new_key(store: Path) -> None:
     """Issue 8 item 1: a long-running process holds the ring it read at start; a key another
     process's rotation added is found in the ring file when an event names it."""
-    from commands.config import rotate_key
+    from storage.keys import rotate_key
 
     settings = backend.settings(store)
-    early = open_lifecycle(settings)
+    early = open_write_side(settings)
     try:
         key = rotate_key(settings)
-        late = open_lifecycle(settings)
+        late = open_write_side(settings)
         late.clock = Clock(NOW)
         story = Story(late, late.clock, my_number_=my_number(21))  # type: ignore[arg-type]
         story.apply(NOW, photo_taken_on="2025-05-01")
@@ -199,7 +199,7 @@ def event_count_raw(data_dir: Path) -> int:
 
 
 def open_env(data_dir: Path) -> dict[str, str]:
-    from commands.config import storage_env
+    from storage.settings import storage_env
 
     return storage_env(backend.settings(data_dir))
 
@@ -280,7 +280,7 @@ def test_audit_replay_answers_on_a_log_whose_clock_went_back(tmp_path: Path) -> 
     """Issue 8 item 7: a log written before R66 with a clock that went back (12:00, then 09:00)
     must never make status / history / valid-at --as-known-at exit 1, for any S in between."""
     data_dir = tmp_path / "data"
-    app = open_lifecycle(backend.settings(data_dir))
+    app = open_write_side(backend.settings(data_dir))
     app.clock_tolerance = None  # a log written before R66 existed
     clock = Clock()
     app.clock = clock
@@ -288,7 +288,7 @@ def test_audit_replay_answers_on_a_log_whose_clock_went_back(tmp_path: Path) -> 
     story.to_active(
         "2025-05-01T12:00", "2025-05-02", "2025-05-03", "2025-05-10T12:00", photo_taken_on="2025-04-01"
     )
-    serial = next(c.serial for c in app.card_certificates(story.card) if c.kind == "AUTH")
+    serial = next(c.serial for c in certificates_of(app, story.card) if c.kind == "AUTH")
     story.run(m.SuspendCard, "2025-05-10T09:00")
     card = story.application_id
     app.close()
@@ -427,7 +427,7 @@ def test_a_full_or_read_only_store_is_a_configuration_error_not_a_conflict(
 
     data_dir = tmp_path / "data"
     settings = backend.settings(data_dir)
-    app = open_lifecycle(settings)
+    app = open_write_side(settings)
     clock = Clock("2025-06-01T09:00")
     app.clock = clock
     story = Story(app, clock, my_number_=my_number(15))
@@ -480,7 +480,7 @@ def test_R66_writers_racing_on_one_store_record_times_in_log_order(tmp_path: Pat
 
     data_dir = tmp_path / "data"
     settings = backend.settings(data_dir, now=NOW)
-    apps = [open_lifecycle(settings) for _ in range(4)]
+    apps = [open_write_side(settings) for _ in range(4)]
     barrier = threading.Barrier(len(apps))
     failures: list[BaseException] = []
 

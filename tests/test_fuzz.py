@@ -52,11 +52,11 @@ from commands import models as m
 from commands.application import CardLifecycle, CommandResult
 from commands.dates import format_wareki
 from commands.errors import CommandIdReused, ConcurrencyConflict, InputError, NotFound
-from commands.service import open_lifecycle
 from lifecycle.documents import CATALOGUE
 from lifecycle.errors import RuleViolation
 from lifecycle.identifiers import card_id_for
 from mynacard import arguments, cli, output, write_commands
+from mynacard.bootstrap import open_write_side
 from tests import harness
 from tests.backend import BACKEND, database_url
 
@@ -187,7 +187,7 @@ class World:
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     directory = tmp_path_factory.mktemp("fuzz")
     url = database_url(directory)
-    app = open_lifecycle(harness.harness_settings(directory / "data", url))
+    app = open_write_side(harness.harness_settings(directory / "data", url))
     yield World(app, directory / "data", url)
     app.close()
 
@@ -703,7 +703,7 @@ def test_cli_argvs_exit_with_a_documented_code_and_no_traceback(
     monkeypatch.setenv("MYNACARD_HOLDER_KEY", harness.HOLDER_KEY_HEX)
     monkeypatch.delenv("MYNACARD_DEBUG", raising=False)
     # Test-side plumbing, not behaviour: one parser for all calls (building it takes ~35 ms);
-    # one application per distinct configuration, opened by the real open_lifecycle the first
+    # one application per distinct configuration, opened by the real open_write_side the first
     # time (main() opens one per call and never closes it: a process that exits can afford that,
     # a thousand calls in one process cannot — PostgreSQL pools — and opening costs ~50 ms);
     # errors are written to the current sys.stderr (print_error binds it at import time).
@@ -714,11 +714,11 @@ def test_cli_argvs_exit_with_a_documented_code_and_no_traceback(
     def open_once(settings: Any) -> CardLifecycle:
         key = (settings.effective_database_url, settings.data_dir, settings.now, settings.holder_key)
         if key not in applications:
-            applications[key] = open_lifecycle(settings)
+            applications[key] = open_write_side(settings)
         opened.append(applications[key])
         return applications[key]
 
-    monkeypatch.setattr(write_commands, "open_lifecycle", open_once)
+    monkeypatch.setattr(write_commands, "open_write_side", open_once)
     print_error = output.print_error
     monkeypatch.setattr(output, "print_error", lambda data, as_json: print_error(data, as_json, sys.stderr))
 

@@ -2,7 +2,7 @@
 or a PostgreSQL schema with ``MYNACARD_TEST_DATABASE_URL``), through the real wiring.
 
 Every payload is encrypted with AES-GCM whose associated data names its row: originator id,
-originator version and topic (``commands.bound_mapper.payload_aad``). The rows are edited behind
+originator version and topic (``storage.bound_mapper.payload_aad``). The rows are edited behind
 the service's back, as an attacker with access to the database would (tests/backend.py
 ``tamper``): a payload copied onto another card's row, onto another version of the same card, a
 row whose topic was changed, a view snapshot copied onto another card's view row. Each is reported
@@ -36,9 +36,11 @@ from eventsourcing.utils import Environment
 
 from commands import models as m
 from commands.application import CardLifecycle
-from commands.bound_mapper import payload_aad
-from commands.config import CIPHER_KEY_FILE, Settings, cipher_env, storage_env
-from commands.crypto import (
+from commands.config import Settings
+from lifecycle.identifiers import card_id_for
+from mynacard.bootstrap import open_read_side, open_write_side, upstream_of
+from storage.bound_mapper import payload_aad
+from storage.crypto import (
     BOUND_MAGIC,
     MAGIC,
     CipherKeyError,
@@ -47,14 +49,13 @@ from commands.crypto import (
     parse_ring,
     read_ring_file,
 )
-from commands.service import open_lifecycle
-from lifecycle.identifiers import card_id_for
-from mynacard.wiring import open_read_side
 from storage.integrity import TamperingDetected
+from storage.keys import CIPHER_KEY_FILE, cipher_env
+from storage.settings import storage_env
 from tests.backend import POSTGRES, tamper
 from tests.backend import settings as settings_for
 from tests.support import KEY, Clock, Story, at, my_number
-from tests.test_encryption import Run, cli, close_read_side, foreign_ring
+from tests.test_encryption import Run, cli, foreign_ring
 
 APPLIED = "mynacard.Card.Applied"
 SUSPENDED = "mynacard.Card.Suspended"
@@ -105,7 +106,7 @@ def cards(tmp_path: Path) -> Cards:
     suspension are the first or the newest event of the log), then the read side catches up."""
     settings = settings_for(tmp_path)
     clock = Clock("2020-05-01T09:00")
-    app = open_lifecycle(settings)
+    app = open_write_side(settings)
     app.clock = clock
     try:
         a = Story(app, clock, my_number_=my_number(52_873_019_466))
@@ -128,11 +129,11 @@ def cards(tmp_path: Path) -> Cards:
         a.run(m.LiftSuspension, "2021-01-06T10:00")
         a.run(m.SuspendCard, "2021-02-05T03:15")
         assert a.card.status == "suspended" and b.card.status == "active"
-        read = open_read_side(settings, app)
+        read = open_read_side(settings, upstream_of(app))
         try:
             read.catch_up()
         finally:
-            close_read_side(read)
+            read.close()
     finally:
         app.close()
     return Cards(settings, a.application_id, b.application_id)
@@ -329,14 +330,14 @@ def test_issue_8_item_6_a_view_snapshot_moved_to_another_cards_view_row_is_tampe
         (key(cards.a_id), key(cards.b_id)),
     )
     assert changed == 1
-    read = open_read_side(settings, app)
+    read = open_read_side(settings, upstream_of(app))
     try:
         with pytest.raises(TamperingDetected) as detected:
             read.card_report(cards.b_id, at("2022-01-10").date(), at("2022-01-10T09:00"))
         assert "altered" in str(detected.value) and str(cards.b_id) in str(detected.value)
         assert read.card_report(cards.a_id, at("2022-01-10").date(), at("2022-01-10T09:00")) is not None
     finally:
-        close_read_side(read)
+        read.close()
 
     status = cli(settings, "status", cards.b)
     assert_integrity_error(status, "status B (view snapshot moved)")
@@ -474,7 +475,7 @@ def test_issue_8_item_6_unbound_payloads_of_the_previous_format_still_read_and_n
     assert app.repository.get(cards.b_id).status == "active"
 
     # The service opens the old store, and what it writes now is bound.
-    service = open_lifecycle(settings)
+    service = open_write_side(settings)
     opened.append(service)
     service.clock = clock = Clock()
     Story(service, clock, application_id_=cards.a).run(m.LiftSuspension, "2021-03-01T10:00")

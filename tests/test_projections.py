@@ -27,7 +27,6 @@ from commands import certificate_models as cm
 from commands import models as m
 from commands.application import CardLifecycle
 from commands.errors import InputError
-from commands.service import open_lifecycle
 from lifecycle.calendar import jst_date, renewal_window_opens
 from lifecycle.certificate import (
     Certificate,
@@ -38,7 +37,7 @@ from lifecycle.certificate import (
 )
 from lifecycle.errors import RuleViolation
 from lifecycle.identifiers import holder_reference
-from mynacard.wiring import open_read_side
+from mynacard.bootstrap import open_read_side, open_write_side, upstream_of
 from projections import runner
 from projections.certificates import certificate_status
 from projections.events import jsonable
@@ -49,7 +48,18 @@ from storage.records import CardRow, CertificateRow, RevocationEntry
 from tests import backend
 from tests.backend import event_store_env
 from tests.backend import settings as settings_for
-from tests.support import KEY, PIN_VALUES, PIN_VALUES_BY_KIND, Clock, Story, application_id, at, d, my_number
+from tests.support import (
+    KEY,
+    PIN_VALUES,
+    PIN_VALUES_BY_KIND,
+    Clock,
+    Story,
+    application_id,
+    at,
+    certificates_of,
+    d,
+    my_number,
+)
 
 # ----------------------------------------------------------------------------- helpers
 
@@ -57,12 +67,12 @@ from tests.support import KEY, PIN_VALUES, PIN_VALUES_BY_KIND, Clock, Story, app
 def open_world(directory: Path, clock: Clock) -> tuple[CardLifecycle, ReadSide]:
     """The write side on its own store and the read side's views beside it."""
     app = CardLifecycle(env=event_store_env(directory), holder_key=KEY, clock=clock)
-    return app, open_read_side(settings_for(directory), app)
+    return app, open_read_side(settings_for(directory), upstream_of(app))
 
 
 @pytest.fixture
 def read(app: CardLifecycle, tmp_path: Path) -> ReadSide:
-    return open_read_side(settings_for(tmp_path), app)
+    return open_read_side(settings_for(tmp_path), upstream_of(app))
 
 
 def head(app: CardLifecycle) -> int:
@@ -151,7 +161,7 @@ def assert_read_side_equals_aggregates(
         report = read.card_report(card.id, today, now)
         assert report is not None, ref
         assert report.card == card_status(card, today, app.policies)
-        expected = {c.serial: certificate_status(c, now, card) for c in app.card_certificates(card)}
+        expected = {c.serial: certificate_status(c, now, card) for c in certificates_of(app, card)}
         assert {c.serial: c for c in report.certificates} == expected
         for serial, status in expected.items():
             assert read.certificate(serial, now) == status
@@ -239,12 +249,12 @@ class Driver:
                 self.clock.set(self.clock.now + timedelta(hours=20))
                 self.run(m.LiftSuspension, card=ref)
         elif action == "issue":
-            live = {c.kind for c in self.app.card_certificates(card) if c.live}
+            live = {c.kind for c in certificates_of(self.app, card) if c.live}
             kinds = [k for k in ("SIG", "AUTH") if k not in live] or ["AUTH"]
             self.run(cm.IssueCertificates, card=ref, kinds=kinds, juki_pin_confirmed=True, **pins)
         elif action == "renew":
             # Into the renewal window of the card's AUTH, if it is still ahead (R38).
-            auth = next((c for c in self.app.card_certificates(card) if c.kind == "AUTH" and c.live), None)
+            auth = next((c for c in certificates_of(self.app, card) if c.kind == "AUTH" and c.live), None)
             if auth is not None and auth.expires_on is not None:
                 window = at(renewal_window_opens(auth.expires_on).isoformat()) + timedelta(hours=10)
                 self.clock.set(max(self.clock.now, window))
@@ -500,7 +510,7 @@ def test_a_crash_mid_batch_keeps_the_previous_batch_and_loses_nothing(
     assert {k: v[0] for k, v in rows_after.items()} == {k: versions[k] for k in rows_after}
 
     # The same log projected in one go, uninterrupted, gives the same rows and the same CRL.
-    reference = open_read_side(settings_for(tmp_path / "reference"), app)
+    reference = open_read_side(settings_for(tmp_path / "reference"), upstream_of(app))
     reference.catch_up()
     assert rows_of(read) == rows_of(reference)
     assert crl(read) == crl(reference)
@@ -567,7 +577,7 @@ def test_two_runners_on_one_view_never_apply_an_event_twice(
     other commits all of it but the last event; then the first goes on. Whatever the loser does
     (fail, or skip), every event has exactly one effect."""
     stories = three_cards(app, clock)
-    first, second = (open_read_side(settings_for(tmp_path), app) for _ in range(2))
+    first, second = (open_read_side(settings_for(tmp_path), upstream_of(app)) for _ in range(2))
     first.catch_up()
     stories[0].run(m.SuspendCard, "2022-01-01T10:00")
     stories[0].run(m.LiftSuspension, "2022-01-02T10:00")
@@ -592,7 +602,7 @@ def test_two_runners_on_one_view_never_apply_an_event_twice(
     monkeypatch.undo()
     assert runner.lag(second.upstream, loser) == 0
     second.catch_up()
-    reference = open_read_side(settings_for(tmp_path / "reference"), app)
+    reference = open_read_side(settings_for(tmp_path / "reference"), upstream_of(app))
     reference.catch_up()
     assert rows_of(second) == rows_of(reference)
     assert crl(second) == crl(reference)
@@ -657,7 +667,7 @@ def test_a_view_made_before_log_heads_records_one_on_its_next_catch_up(
                     "UPDATE {table} SET notification_id = notification_id + ? WHERE application_name = ?"
                 )
                 assert backend.tamper(settings, sqlite_file, tracking, statement, (moved, app.name)) == 1
-        return open_read_side(settings, app)
+        return open_read_side(settings, upstream_of(app))
 
     old = make_old()
     assert {p["state"] for p in old.positions().values()} == {"ok"}
@@ -685,7 +695,7 @@ def test_a_view_made_before_log_heads_records_one_on_its_next_catch_up(
 
 
 def certificates_by_kind(app: CardLifecycle, story: Story) -> dict[str, Certificate]:
-    return {c.kind: c for c in app.card_certificates(story.card)}
+    return {c.kind: c for c in certificates_of(app, story.card)}
 
 
 def test_revocation_list_holds_releases_revocations_and_expiry(
@@ -902,7 +912,7 @@ def test_expiring_lists_cards_and_certificates_in_a_range(
     # issue, 2024-10-10 (R35); the returned card's were revoked and are not listed.
     listed = read.expiring(d("2024-10-01"), d("2024-10-31"))["certificates"]
     expected = sorted(
-        (c.serial, c.kind, "2024-10-10") for s in (aged, stay) for c in app.card_certificates(s.card)
+        (c.serial, c.kind, "2024-10-10") for s in (aged, stay) for c in certificates_of(app, s.card)
     )
     assert sorted((c["serial"], c["kind"], c["expires_on"]) for c in listed) == expected
     assert len(expected) == 4
@@ -973,7 +983,7 @@ def all_to_active(stories: list[Story]) -> None:
 
 def test_cli_read_commands_and_verify_after_corruption(tmp_path: Path) -> None:
     settings = backend.settings(tmp_path)
-    app = open_lifecycle(settings)
+    app = open_write_side(settings)
     clock = Clock("2020-05-01T09:00")
     app.clock = clock
     number = my_number(8_800_001)
@@ -983,7 +993,7 @@ def test_cli_read_commands_and_verify_after_corruption(tmp_path: Path) -> None:
         stories[1].run(m.SuspendCard, "2021-01-01T10:00")
         stories[1].run(m.LiftSuspension, "2021-01-02T10:00")
         card_id = str(stories[0].card.id)
-        sig = next(c.serial for c in app.card_certificates(stories[1].card) if c.kind == "SIG")
+        sig = next(c.serial for c in certificates_of(app, stories[1].card) if c.kind == "SIG")
         total = head(app)
     finally:
         app.close()

@@ -41,7 +41,7 @@ from lifecycle.certificate_rules import (
 from lifecycle.decisions import DEFAULT_POLICIES, Policies
 from lifecycle.errors import RuleViolation
 from tests.backend import event_store_env
-from tests.support import KEY, PIN_VALUES, Clock, Story, active_card, at, d, stamp
+from tests.support import KEY, PIN_VALUES, Clock, Story, active_card, at, certificates_of, d, stamp
 
 SECOND = timedelta(seconds=1)
 DOB = d("1980-10-10")
@@ -104,7 +104,7 @@ def current(story: Story, kind: str) -> Certificate:
 
 
 def of_kind(story: Story, kind: str) -> list[Certificate]:
-    return [c for c in story.app.card_certificates(story.card) if c.kind == kind]
+    return [c for c in certificates_of(story.app, story.card) if c.kind == kind]
 
 
 def cert_events(story: Story, cert: Certificate) -> list[Any]:
@@ -200,7 +200,7 @@ def activate(
 def declined(story: Story) -> None:
     """A card whose certificates were declined at application (R34)."""
     activate(story, CARD_PINS, wants_signature_certificate=False, wants_user_certificate=False)
-    assert story.app.card_certificates(story.card) == []
+    assert certificates_of(story.app, story.card) == []
 
 
 # ----------------------------------------------------------------------------- R34 issued with the card
@@ -208,7 +208,7 @@ def declined(story: Story) -> None:
 
 def test_R34_certificates_are_issued_with_the_card_by_default(story: Story) -> None:
     result = story.to_active()
-    issued = list(story.app.card_certificates(story.card))
+    issued = list(certificates_of(story.app, story.card))
     assert sorted(c.kind for c in issued) == ["AUTH", "SIG"]
     for cert in issued:
         event = only(cert_events(story, cert), CertificateIssued)
@@ -501,8 +501,8 @@ def test_R40_pure_signature_eligibility() -> None:
 
 def test_R40_child_gets_auth_only_at_handover_and_sig_is_withheld(story: Story) -> None:
     child_story(story)
-    assert [c.kind for c in story.app.card_certificates(story.card)] == ["AUTH"]
-    withheld = only(story.app.card_events(story.card.id), ev.CertificateWithheld)
+    assert [c.kind for c in certificates_of(story.app, story.card)] == ["AUTH"]
+    withheld = only(list(story.app.events.get(story.card.id)), ev.CertificateWithheld)
     assert (withheld.kind, withheld.rule) == ("SIG", "R40")
 
 
@@ -521,8 +521,8 @@ def test_R40_sig_refused_on_2025_04_30_at_14_and_issued_on_2025_05_01_at_15(stor
 
 def test_R40_adult_ward_never_gets_a_sig(story: Story) -> None:
     activate(story, {**CARD_PINS, "auth_pin": "1234"}, adult_ward=True)
-    assert [c.kind for c in story.app.card_certificates(story.card)] == ["AUTH"]
-    withheld = only(story.app.card_events(story.card.id), ev.CertificateWithheld)
+    assert [c.kind for c in certificates_of(story.app, story.card)] == ["AUTH"]
+    withheld = only(list(story.app.events.get(story.card.id)), ev.CertificateWithheld)
     assert (withheld.kind, withheld.rule) == ("SIG", "R40")
     refused(story, "R40", cm.IssueCertificates, "2021-05-01T10:00", **SIG_AND_PIN)
 
@@ -1007,8 +1007,8 @@ def test_R47_new_card_handed_over_supersedes_the_old_card_and_revokes_its_certif
             assert_revoked(story, cert, "superseded", at("2025-08-01T10:00"), rule="R47")
         else:
             assert_revoked(story, cert, "superseded", at("2025-08-01T10:00"))
-    assert sorted(c.kind for c in app.card_certificates(new.card)) == ["AUTH", "SIG"]
-    assert all(c.card_id == new.card.id for c in app.card_certificates(new.card))
+    assert sorted(c.kind for c in certificates_of(app, new.card)) == ["AUTH", "SIG"]
+    assert all(c.card_id == new.card.id for c in certificates_of(app, new.card))
 
 
 def test_R47_card_lapsed_by_a_missed_move_in_has_no_valid_certificate_even_before_it_is_recorded(
@@ -1152,8 +1152,7 @@ def test_R10_adding_certificates_later_and_reissuing_sig_after_a_move_are_free(s
     story.run(m.ChangeCardInformation, "2025-06-01T10:00", facts=["address"], pin_confirmed=True)
     story.run(cm.IssueCertificates, "2025-06-02T10:00", **SIG_AND_PIN)
     fees = [
-        only(cert_events(story, c), CertificateIssued).fee_yen
-        for c in story.app.card_certificates(story.card)
+        only(cert_events(story, c), CertificateIssued).fee_yen for c in certificates_of(story.app, story.card)
     ]
     assert fees == [0, 0, 0]
 
@@ -1167,9 +1166,9 @@ def test_R10_card_lost_and_reissued_with_certificates_carries_200_yen_of_the_100
 
     reissue_story(new, story, "2025-03-10T10:00", "loss")
 
-    assessed = only(app.card_events(new.card.id), ev.FeeAssessed)
+    assessed = only(list(app.events.get(new.card.id)), ev.FeeAssessed)
     assert (assessed.amount_yen, assessed.card_yen, assessed.certificate_yen) == (1000, 800, 200)
-    certs = app.card_certificates(new.card)
+    certs = certificates_of(app, new.card)
     assert sorted(c.kind for c in certs) == ["AUTH", "SIG"]
     fees = [only(cert_events(new, c), CertificateIssued).fee_yen for c in certs]
     assert sum(fees) == 200
@@ -1191,7 +1190,7 @@ def test_R10_card_reissued_without_certificates_issues_none_and_charges_800(
         wants_signature_certificate=False,
         wants_user_certificate=False,
     )
-    assessed = only(app.card_events(new.card.id), ev.FeeAssessed)
+    assessed = only(list(app.events.get(new.card.id)), ev.FeeAssessed)
     assert (assessed.amount_yen, assessed.certificate_yen) == (800, 0)
 
 

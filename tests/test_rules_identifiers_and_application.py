@@ -262,7 +262,7 @@ def test_R01_a_valid_number_is_kept_secret_in_the_command_model() -> None:
 
 def test_R01_stored_events_never_contain_the_my_number(story: Story) -> None:
     story.to_active()
-    events = story.app.card_events(story.card.id)
+    events = list(story.app.events.get(story.card.id))
     assert events
     for event in events:
         assert MY_NUMBER not in repr(vars(event))
@@ -788,7 +788,7 @@ def _renewal_fee(app: CardLifecycle, story: Story) -> Any:
         stay_until="2029-08-31",
         **FOREIGN_RESIDENT,
     )
-    fees = [e for e in app.card_events(renewal.card.id) if type(e).__name__ == "FeeAssessed"]
+    fees = [e for e in list(app.events.get(renewal.card.id)) if type(e).__name__ == "FeeAssessed"]
     assert len(fees) == 1
     return fees[0]
 

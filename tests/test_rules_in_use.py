@@ -19,6 +19,7 @@ from tests.support import (
     at,
     card_events,
     certificate_events,
+    certificates_of,
     d,
     names,
     new_events,
@@ -95,7 +96,7 @@ def test_R49_suspension_through_the_service_on_a_sunday_night(story: Story) -> N
         ("AUTH", "CertificatePutOnHold", at("2025-01-05T03:15")),
         ("SIG", "CertificateRevoked", at("2025-01-05T03:15")),
     ]
-    auth, sig = story.app.card_certificates(story.card)
+    auth, sig = certificates_of(story.app, story.card)
     assert (auth.kind, auth.status) == ("AUTH", "on_hold")
     assert (sig.kind, sig.status, sig.revocation_reason, sig.end_rule) == (
         "SIG",
@@ -519,7 +520,7 @@ def test_R53_inquiry_letter_through_the_service(story: Story) -> None:
     assert [e for e, _ in card_events(story, answered)] == ["InquiryAnswered", "AddressChanged"]
     # R41 (D09 immediate): the address change revokes the SIG when it is accepted; AUTH stays
     assert certificate_events(story, answered) == [("SIG", "CertificateRevoked", at("2025-06-10T10:00"))]
-    auth, sig = story.app.card_certificates(story.card)
+    auth, sig = certificates_of(story.app, story.card)
     assert (sig.status, sig.revocation_reason, sig.end_rule) == ("revoked", "card_information_changed", "R41")
     assert (auth.kind, auth.status) == ("AUTH", "active")
     assert auth.is_valid(at("2025-06-10T10:00"))

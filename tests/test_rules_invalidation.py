@@ -32,6 +32,7 @@ from tests.support import (
     at,
     card_events,
     certificate_events,
+    certificates_of,
     d,
     names,
     new_events,
@@ -431,7 +432,7 @@ def test_R31_invalidation_through_the_service(story: Story) -> None:
         ("AUTH", "CertificateRevoked", at("2025-02-01T10:00")),
         ("SIG", "CertificateRevoked", at("2025-02-01T10:00")),
     ]
-    certificates = story.app.card_certificates(story.card)
+    certificates = certificates_of(story.app, story.card)
     assert [(c.kind, c.status, c.revocation_reason, c.end_rule) for c in certificates] == [
         ("AUTH", "revoked", "my_number_changed", "R31"),
         ("SIG", "revoked", "my_number_changed", "R31"),
@@ -448,7 +449,7 @@ def test_R47_card_ending_after_its_certificates_expired_records_their_expiry_not
         m.InvalidateCard, "2025-02-01T10:00", reason="my_number_changed", new_my_number="000000000000"
     )
     assert [e for e, _ in card_events(story, result)] == ["Invalidated"]
-    certificates = story.app.card_certificates(story.card)
+    certificates = certificates_of(story.app, story.card)
     assert [(c.kind, c.status, c.revocation_reason) for c in certificates] == [
         ("AUTH", "expired", None),
         ("SIG", "expired", None),

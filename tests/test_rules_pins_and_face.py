@@ -28,7 +28,7 @@ from lifecycle.decisions import Policies
 from lifecycle.errors import RuleViolation
 from lifecycle.pins import check_pin_format
 from tests.backend import event_store_env, raw_storage, store_env_of
-from tests.support import KEY, PIN_VALUES, Clock, Story, at, d, my_number
+from tests.support import KEY, PIN_VALUES, Clock, Story, at, certificates_of, d, my_number
 
 RFC5280 = {"unspecified": 0, "keyCompromise": 1, "superseded": 4, "privilegeWithdrawn": 9}
 HANDOVER = {"identity_documents": ["driving_licence"], "notification_card": "collected"}
@@ -52,7 +52,7 @@ def refused(story: Story, rule: str, command: type[m.Command], when: str, **fiel
 
 
 def card_events_of(story: Story, cls: type) -> list[Any]:
-    return [e for e in story.app.card_events(story.card.id) if isinstance(e, cls)]
+    return [e for e in list(story.app.events.get(story.card.id)) if isinstance(e, cls)]
 
 
 def current(story: Story, kind: str) -> Certificate:
@@ -455,7 +455,7 @@ def test_R58_face_card_has_no_pins_and_no_sig_auth_is_face_only(story: Story) ->
     assert story.card.face_recognition_card
     assert story.card.pins == {}
     assert card_events_of(story, ev.PinsSet) == []
-    assert [c.kind for c in story.app.card_certificates(story.card)] == ["AUTH"]
+    assert [c.kind for c in certificates_of(story.app, story.card)] == ["AUTH"]
     auth = current(story, "AUTH")
     assert auth.face_only is True
     assert next(e for e in cert_events(story, auth) if isinstance(e, CertificateIssued)).face_only is True
@@ -605,7 +605,7 @@ def test_R07_R10_lost_card_reissued_with_certificates_1000_yen_200_on_the_certif
     assert [(e.amount_yen, e.stage) for e in card_events_of(new, ev.FeePaid)] == [(1000, "handover")]
     fees = {
         c.kind: next(e for e in cert_events(new, c) if isinstance(e, CertificateIssued)).fee_yen
-        for c in app.card_certificates(new.card)
+        for c in certificates_of(app, new.card)
     }
     assert sorted(fees) == ["AUTH", "SIG"]
     assert sum(fees.values()) == 200
@@ -627,7 +627,7 @@ def test_R07_lost_card_reissued_without_certificates_800_yen(
     )
     assert assessed(new) == [(800, 800, 0, True, "loss", "R07", "application")]
     new.run(m.HandOverCard, "2025-03-20T10:00", **HANDOVER, **CARD_PINS, fee_paid_yen=800)
-    assert app.card_certificates(new.card) == []
+    assert certificates_of(app, new.card) == []
 
 
 def test_R07_expiry_renewal_applied_2030_01_after_expiry_2029_10_10_is_free(
@@ -659,7 +659,7 @@ def test_R07_R10_renewal_after_expiry_is_handed_over_free_with_free_certificates
     assert story.card.status != "active"
     fees = [
         next(e for e in cert_events(new, c) if isinstance(e, CertificateIssued)).fee_yen
-        for c in app.card_certificates(new.card)
+        for c in certificates_of(app, new.card)
     ]
     assert fees == [0, 0]
 
@@ -796,7 +796,7 @@ def test_R10_adding_certificates_later_is_free(story: Story) -> None:
         sig_pin="AB12CD",
         auth_pin="1234",
     )
-    for cert in story.app.card_certificates(story.card):
+    for cert in certificates_of(story.app, story.card):
         issued = next(e for e in cert_events(story, cert) if isinstance(e, CertificateIssued))
         assert (issued.fee_yen, issued.issue_date) == (0, d("2025-05-01"))
     assert [a[0] for a in assessed(story)] == [0]

@@ -21,12 +21,13 @@ from pydantic import ValidationError
 
 from commands import models as m
 from commands.application import CLOCK_SKEW, CardLifecycle, CommandResult
-from commands.config import KEY_FILE, Settings, holder_key
+from commands.config import Settings
 from commands.errors import CommandIdReused, ConcurrencyConflict, InputError, NotFound
 from lifecycle.card import events as ev
 from lifecycle.errors import RuleViolation
 from projections.events import event_to_dict
 from projections.status import card_status
+from storage.keys import KEY_FILE, holder_key
 from tests.backend import POSTGRES, raw_storage, store_env_of
 from tests.support import KEY, Clock, Story, application_id, my_number
 
@@ -88,7 +89,7 @@ def test_same_command_id_twice_records_once_and_answers_the_first_result(
     first = story.run(command, "2020-07-01T03:15", command_id=command_id, **fields)
     assert first.duplicate is False
     assert first.events
-    card_events = app.card_events(story.card.id)
+    card_events = list(app.events.get(story.card.id))
     at = position(app)
 
     second = story.run(command, "2020-07-02T10:00", command_id=command_id, **fields)
@@ -96,7 +97,7 @@ def test_same_command_id_twice_records_once_and_answers_the_first_result(
     assert second.duplicate is True
     assert second == first.model_copy(update={"duplicate": True})
     assert position(app) == at
-    assert app.card_events(story.card.id) == card_events
+    assert list(app.events.get(story.card.id)) == card_events
 
 
 @pytest.mark.parametrize(
@@ -114,7 +115,7 @@ def test_reused_command_id_with_another_payload_is_refused_and_writes_nothing(
     story.to_active()
     command_id = uuid4()
     story.run(m.SuspendCard, "2020-07-01T03:15", command_id=command_id, channel="call_centre")
-    card_events = app.card_events(story.card.id)
+    card_events = list(app.events.get(story.card.id))
     at = position(app)
 
     with pytest.raises(CommandIdReused) as refused:
@@ -122,7 +123,7 @@ def test_reused_command_id_with_another_payload_is_refused_and_writes_nothing(
 
     assert str(command_id) in str(refused.value)
     assert position(app) == at
-    assert app.card_events(story.card.id) == card_events
+    assert list(app.events.get(story.card.id)) == card_events
     assert story.card.status == "suspended"
 
 
@@ -171,7 +172,7 @@ def test_command_refused_by_a_rule_can_be_retried_with_the_same_id(app: CardLife
 
 def test_rule_refusal_writes_nothing(app: CardLifecycle, story: Story) -> None:
     story.apply()
-    card_events = app.card_events(story.card.id)
+    card_events = list(app.events.get(story.card.id))
     at = position(app)
     with pytest.raises(RuleViolation) as refused:
         story.run(
@@ -182,7 +183,7 @@ def test_rule_refusal_writes_nothing(app: CardLifecycle, story: Story) -> None:
         )
     assert refused.value.rule == "R20"
     assert position(app) == at
-    assert app.card_events(story.card.id) == card_events
+    assert list(app.events.get(story.card.id)) == card_events
 
 
 @pytest.mark.parametrize(
@@ -290,7 +291,7 @@ def test_two_applications_racing_on_one_card_apply_every_command_exactly_once(
 
     race.run({fact: work(fact) for fact in writers})
 
-    events = app.card_events(story.card.id)
+    events = list(app.events.get(story.card.id))
     assert [e.originator_version for e in events] == list(range(1, len(events) + 1))
     assert len(events) == base_version + 2 * per_writer
     changes = events[base_version:]
@@ -330,7 +331,7 @@ def test_the_same_command_sent_to_two_applications_at_once_is_applied_once(
     assert sorted(r.duplicate for r in results.values()) == [False, True]
     original = next(r for r in results.values() if not r.duplicate)
     assert all(r == original.model_copy(update={"duplicate": r.duplicate}) for r in results.values())
-    events = app.card_events(story.card.id)
+    events = list(app.events.get(story.card.id))
     assert len(events) == base_version + 1
     assert isinstance(events[-1], ev.NameChanged)
     assert events[-1].command_id == command.command_id
@@ -425,7 +426,7 @@ def test_a_failed_save_is_retried_and_then_succeeds(
     ]
     # Written once: the card has exactly one new event, and the log grew.
     assert story.card.version == version + 1
-    assert [type(e) for e in app.card_events(story.card.id)[version:]] == [ev.Suspended]
+    assert [type(e) for e in list(app.events.get(story.card.id))[version:]] == [ev.Suspended]
     assert position(app) > at
     assert story.card.status == "suspended"
 
@@ -488,7 +489,7 @@ def test_a_move_out_filed_in_advance_does_not_end_the_card_before_the_move(
     assert card_status(card, date(2025, 8, 31), app.policies).usable_today is True
     # ... and nothing recorded takes effect after it was recorded (the service refuses that from a
     # client as "record facts when they have happened").
-    for event in app.card_events(card.id):
+    for event in list(app.events.get(card.id)):
         assert event.effective_at <= event.timestamp + CLOCK_SKEW, type(event).__name__
     # From the move-out date on, it is not.
     assert card_status(card, date(2025, 9, 1), app.policies).usable_today is False
@@ -546,13 +547,13 @@ def test_everything_survives_a_restart_and_times_round_trip_exactly(
     story.run(m.RecordMoveOut, "2020-08-01T11:11:11", planned_move_out_on="令和2年8月10日")
     story.run(m.FileMoveIn, "2020-08-12T14:00", planned_move_out_on="2020-08-10", moved_in_on="2020/8/11")
     card_id = story.card.id
-    before_events = app.card_events(card_id)
+    before_events = list(app.events.get(card_id))
     before_state = state_of(story.card)
     before_position = position(app)
     app.close()
 
     reopened = open_apps(clock)
-    after_events = reopened.card_events(card_id)
+    after_events = list(reopened.events.get(card_id))
     assert after_events == before_events
     assert [event_to_dict(e) for e in after_events] == [event_to_dict(e) for e in before_events]
     for old, new in zip(before_events, after_events, strict=True):

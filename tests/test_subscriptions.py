@@ -20,8 +20,7 @@ import pytest
 
 from commands import models as m
 from commands.application import CardLifecycle
-from commands.service import open_lifecycle
-from mynacard.wiring import open_checkpoints
+from mynacard.bootstrap import open_checkpoints, open_write_side
 from projections import subscriptions
 from projections.events import EVENT_SCHEMA, event_to_dict
 from projections.subscriptions import CheckpointNotInLog, ConsumerBusy, DurableConsumer, follow
@@ -242,7 +241,7 @@ def clean_env(data_dir: Path) -> dict[str, str]:
 
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Iterator[tuple[Path, CardLifecycle, Clock]]:
-    app = open_lifecycle(backend.settings(tmp_path))
+    app = open_write_side(backend.settings(tmp_path))
     clock = Clock("2020-05-01T09:00")
     app.clock = clock
     app.clock_tolerance = None  # the stories set the clock per card (R66's guard is for the CLI)

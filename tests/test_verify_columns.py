@@ -26,13 +26,13 @@ import pytest
 
 from commands import models as m
 from commands.application import CardLifecycle
-from commands.config import Settings, postgres_conninfo, storage_env
-from commands.service import open_lifecycle
-from mynacard.wiring import open_read_side
+from commands.config import Settings
+from mynacard.bootstrap import open_read_side, open_write_side, upstream_of
 from projections import runner
 from projections.read_side import ReadSide
 from projections.verify import VerifyReport, verify
 from storage.integrity import StoreIntegrityError, TamperingDetected
+from storage.settings import postgres_conninfo, storage_env
 from tests import backend
 from tests.support import Clock, Story, my_number
 from tests.test_projections import all_to_active
@@ -49,7 +49,7 @@ def build_store(settings: Settings) -> CardLifecycle:
     """Four cards through the service (encrypted, as the CLI stores them): three handed over,
     the second suspended and lifted (a hold and its release on the list), the third lost
     (revocations), the fourth only applied for (empty columns)."""
-    app = open_lifecycle(settings)
+    app = open_write_side(settings)
     clock = Clock("2020-05-01T09:00")
     app.clock = clock
     stories = [Story(app, clock, my_number_=my_number(8_900_000 + i)) for i in range(4)]
@@ -65,7 +65,7 @@ def build_store(settings: Settings) -> CardLifecycle:
 def world(tmp_path: Path) -> Iterator[tuple[Settings, CardLifecycle, ReadSide]]:
     settings = backend.settings(tmp_path)
     app = build_store(settings)
-    read = open_read_side(settings, app)
+    read = open_read_side(settings, upstream_of(app))
     read.catch_up()
     try:
         yield settings, app, read
@@ -395,7 +395,7 @@ def test_verify_names_a_version_gap_or_an_unknown_topic_and_exits_7(tmp_path: Pa
         else:
             edit_event(app, card, 2, "UPDATE {events} SET topic=?", "mynacard.Card.Unheard")
             what, position = "topic", positions[2]
-        read = open_read_side(settings, app)
+        read = open_read_side(settings, upstream_of(app))
         report = verify(read)
         finding = next(d for d in report.differences if d.projection == "event_store")
         assert finding.subject == f"position {position} (aggregate {card})"

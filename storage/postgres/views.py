@@ -58,6 +58,9 @@ class PostgresView(LockedTrackingRecorder, TrackedView):
     MODEL_SUFFIXES: tuple[tuple[str, tuple[str, ...], str, str | None], ...] = ()
     """(suffix, key columns, label, snapshot id column) of each table of the view's rows."""
 
+    def close(self) -> None:
+        self.datastore.close()
+
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
         self.prefix = self.tracking_table_name.removesuffix("_tracking")

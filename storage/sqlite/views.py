@@ -87,6 +87,9 @@ class SQLiteView(SQLiteTrackingRecorder, TrackedView):
 
     MODEL_TABLES: tuple[ReadModelTable, ...] = ()
 
+    def close(self) -> None:
+        self.datastore.close()
+
     def construct_create_table_statements(self) -> list[str]:
         return [
             *super().construct_create_table_statements(),

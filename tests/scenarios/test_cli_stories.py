@@ -26,9 +26,10 @@ from uuid import uuid4
 import pytest
 
 from commands import models as m
-from commands.config import KEY_FILE, Settings
-from commands.service import open_lifecycle
+from commands.config import Settings
+from mynacard.bootstrap import open_write_side
 from mynacard.cli import build_parser, main
+from storage.keys import KEY_FILE
 from tests.backend import POSTGRES, database_url, raw_storage
 from tests.support import Clock, Story, application_id, my_number
 
@@ -264,7 +265,7 @@ def cards(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReque
     store = Store.new(tmp_path_factory.mktemp("cli-data"))
     settings = store.settings
     clock = Clock("2024-05-01T09:00")
-    app = open_lifecycle(settings)  # the CLI's own wiring: same keys, same encryption
+    app = open_write_side(settings)  # the CLI's own wiring: same keys, same encryption
     app.clock = clock
     ids: dict[str, str] = {}
 

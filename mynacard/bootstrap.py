@@ -1,4 +1,13 @@
-"""Opening the service from settings: the one place that wires storage, keys, policies and clock.
+"""The composition root: the one place that turns settings into a running mynacard. Everything
+else receives what it needs; only this module knows how storage, keys, policies and clock fit.
+
+- ``open_write_side(settings)``: the write-side application (``commands.application``) on the
+  configured store, its payloads encrypted with the key ring, bound to the store's keys.
+- ``open_read_side(settings)``: the read side (``projections.read_side``) following the same
+  log. It opens the log itself (its own recorder and mapper, made from the settings by the
+  backend's factory) and never the write application: the two sides share nothing but the log
+  (design.md). Either side can run in a process without the other.
+- ``open_checkpoints(settings)``: the durable consumers' checkpoints.
 
 A store is bound to its keys (issue 8 items 1 and 3). When a store is first opened it records
 an identity (a random store id) with the fingerprint of its holder key, and the fingerprint of
@@ -6,43 +15,54 @@ every encryption key of the ring. Every later open compares: a missing, differen
 holder key, a ring key that differs from the recorded one, or a recorded key missing from the
 ring is a ``ConfigurationError`` (exit 6) naming the file and the fix, and nothing is written.
 A store made before this check existed records its identity on the first open after the
-upgrade, from the keys found then.
+upgrade, from the keys found then. The read side checks the ring the same way (it reads, and
+records nothing).
+
+The backend is chosen by the settings alone (``PERSISTENCE_MODULE``: ``storage.sqlite`` or
+``storage.postgres``); its ``StorageFactory`` makes each recorder, so nothing here names a
+backend class.
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
 
-from eventsourcing.persistence import MapperDeserialisationError
+from eventsourcing.persistence import ApplicationRecorder, Mapper, MapperDeserialisationError
+from eventsourcing.utils import Environment
 
 from commands.application import CardLifecycle, system_clock
-from commands.config import (
+from commands.config import Settings, clock_for
+from projections.read_side import ReadSide, UpstreamApp
+from storage.crypto import RingKey
+from storage.errors import ConfigurationError
+from storage.integrity import TamperingDetected
+from storage.interface import Checkpoints, CommandLog, StorageFactory
+from storage.keys import (
     CIPHER_KEY_FILE,
     KEY_FILE,
-    ConfigurationError,
-    Settings,
     cipher_env,
-    clock_for,
     configured_holder_key,
     create_holder_key,
     create_key_ring,
     ensure_data_dir,
     key_fingerprint,
     key_ring,
-    prepare_storage,
     ring_file,
     ring_fingerprints,
     rotate_key,
-    storage_env,
 )
-from commands.crypto import RingKey
-from storage.integrity import TamperingDetected
-from storage.interface import CommandLog
 from storage.records import StoreIdentity
+from storage.serialization import log_transcoder
+from storage.settings import prepare_storage, storage_env, view_env
+
+LOG_NAME = CardLifecycle.name
+"""The log both sides follow (the write application's name)."""
 
 
-def open_lifecycle(settings: Settings | None = None) -> CardLifecycle:
+def open_write_side(settings: Settings | None = None) -> CardLifecycle:
     """The write-side application on the configured database (created on first use), its
     payloads compressed and encrypted with the key ring, bound to the store's keys."""
     settings = settings or Settings()
@@ -63,7 +83,7 @@ def open_lifecycle(settings: Settings | None = None) -> CardLifecycle:
         )
         try:
             bind_to_store(app.command_log, settings, key, ring)
-            check_key_ring(app)
+            check_key_ring(app.recorder, app.mapper)
         except RingBehindStore:
             app.close()
             # A rotation by another process recorded a key after this one read the ring.
@@ -163,16 +183,16 @@ def bind_to_store(
     return identity
 
 
-def check_key_ring(app: CardLifecycle) -> None:
+def check_key_ring(recorder: ApplicationRecorder, mapper: Mapper[UUID]) -> None:
     """Open the store's first and last events before anything is written. The keys match the
     store (``bind_to_store``), so a payload that does not open was altered: tampering (exit 7)."""
-    head = app.recorder.max_notification_id()
+    head = recorder.max_notification_id()
     if not head:
         return
     for start in (1, head):
-        for note in app.recorder.select_notifications(start=start, limit=1):
+        for note in recorder.select_notifications(start=start, limit=1):
             try:
-                app.mapper.to_domain_event(note)
+                mapper.to_domain_event(note)
             except TamperingDetected:
                 raise
             except MapperDeserialisationError as e:
@@ -186,10 +206,79 @@ def rotate_store_key(settings: Settings) -> tuple[RingKey, int]:
     """``rotate-key``: add a key to the ring (serialised with other rotations; its id follows every
     id in the ring and every id the store recorded) and record its fingerprint in the store.
     Returns the key and the log position up to which events keep their older keys."""
-    app = open_lifecycle(settings)  # the ring exists (or is created with an empty store), recorded
+    app = open_write_side(settings)  # the ring exists (or is created with an empty store), recorded
     try:
         key = rotate_key(settings, lambda: set(app.command_log.recorded_keys()))
         app.command_log.record_keys(ring_fingerprints([key]), datetime.now(UTC).isoformat())
         return key, app.recorder.max_notification_id() or 0
     finally:
         app.close()
+
+
+# ---------------------------------------------------------------------- the read side
+
+
+def storage_factory(settings: Settings, name: str) -> StorageFactory[Any]:
+    """The configured backend's factory for the recorder ``name``: its own SQLite file beside the
+    event store, or its table prefix on PostgreSQL (``view_env``)."""
+    return StorageFactory.construct(Environment(name=name, env=view_env(settings, name)))
+
+
+def open_checkpoints(settings: Settings) -> Checkpoints:
+    """Where durable consumers keep their checkpoints (one tracking row per consumer name)."""
+    return storage_factory(settings, "consumers").checkpoints()
+
+
+def open_log(settings: Settings) -> UpstreamApp:
+    """The log as the read side reads it: the store's recorder and a mapper that decrypts with
+    the key ring, made from the settings (no write application). A store never opened before is
+    first set up as the write side would (keys made, identity recorded), so both sides agree."""
+    ensure_data_dir(settings)
+    env = storage_env(settings)
+    prepare_storage(env)
+    ring = key_ring(settings)
+    if ring is None:
+        open_write_side(settings).close()
+        ring = key_ring(settings)
+        assert ring is not None
+    factory: StorageFactory[Any] = StorageFactory.construct(
+        Environment(name=LOG_NAME, env={**env, **cipher_env(ring, ring_file(settings))})
+    )
+    recorder = factory.application_recorder()
+    mapper: Mapper[UUID] = factory.mapper(transcoder=log_transcoder())
+    try:
+        if isinstance(recorder, CommandLog):
+            ring_matches_store(recorder, settings, ring)
+        check_key_ring(recorder, mapper)
+    except BaseException:
+        factory.close()
+        raise
+    return UpstreamApp(LOG_NAME, recorder, mapper, close=factory.close)
+
+
+def ring_matches_store(log: CommandLog, settings: Settings, ring: list[RingKey]) -> None:
+    """The read side's half of ``bind_to_store``: a ring key whose fingerprint differs from the
+    one the store recorded is refused (nothing is recorded by a reader)."""
+    recorded = log.recorded_keys()
+    for key_id, fingerprint in sorted(ring_fingerprints(ring).items()):
+        if key_id in recorded and recorded[key_id] != fingerprint:
+            raise ConfigurationError(
+                f"key {key_id} of the key ring ({_ring_source(settings)}) is not the key {key_id} this "
+                "store recorded: restore the ring from backup (nothing was read)"
+            )
+
+
+def open_read_side(settings: Settings, upstream: UpstreamApp | None = None) -> ReadSide:
+    """The read side (views created on first use) following the store's log (``open_log``), or
+    ``upstream`` when given (tests and benchmarks that keep views apart from their log)."""
+    return ReadSide(
+        upstream or open_log(settings),
+        settings.policies,
+        storage_factory(settings, "lifecycle_view").lifecycle_view(),
+        storage_factory(settings, "revocation_list").revocation_list(),
+    )
+
+
+def upstream_of(app: CardLifecycle) -> UpstreamApp:
+    """A running write application's log, for a read side in the same process (tests, benchmarks)."""
+    return UpstreamApp(app.name, app.recorder, app.mapper)

@@ -1,6 +1,6 @@
 """The mapper of the event store: every payload is bound to its row (issue 8 item 6).
 
-Payloads are transcoded, compressed, then encrypted with the key ring (``commands.crypto``) with
+Payloads are transcoded, compressed, then encrypted with the key ring (``storage.crypto``) with
 AES-GCM *associated data* naming the row the payload belongs to::
 
     aad = b"mynacard/1\\x00"
@@ -21,7 +21,7 @@ that is not the one that made the payload, stays a configuration problem: a
 ``MapperDeserialisationError`` caused by ``CipherKeyError``. Never garbage.
 
 Upgrade path: payloads written before this mapper (``MK``) are read unbound, as before; every
-payload written since is bound (``MB``). See ``commands.crypto``.
+payload written since is bound (``MB``). See ``storage.crypto``.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from eventsourcing.persistence import (
     Transcoder,
 )
 
-from commands.crypto import CipherKeyError, KeyRingCipher, PayloadAuthenticationError
+from storage.crypto import CipherKeyError, KeyRingCipher, PayloadAuthenticationError
 from storage.integrity import TamperingDetected
 
 AAD_PREFIX = b"mynacard/1\x00"

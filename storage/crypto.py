@@ -12,7 +12,7 @@ Two forms of ciphertext are read (issue 8 item 6):
     b"MB" + key id (4 bytes, big-endian) + key check (4 bytes) + nonce (12 bytes)
           + AES-GCM ciphertext + tag (16 bytes)
 
-  with associated data given by the caller: the mapper (``commands.bound_mapper``) binds each
+  with associated data given by the caller: the mapper (``storage.bound_mapper``) binds each
   payload to its row, i.e. its originator id, originator version and topic. A payload copied
   onto another row, or a row whose id, version or topic was changed, fails the GCM check. The
   key check is ``SHA-256(b"mynacard key check\\x00" + key)[:4]``: it tells a wrong key
