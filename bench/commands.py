@@ -76,7 +76,7 @@ from lifecycle.calendar import JST
 from storage.errors import ConfigurationError
 from storage.postgres.event_store import PostgresCommandLogRecorder
 from storage.settings import postgres_conninfo, prepare_storage, storage_env
-from tests.support import KEY, PIN_VALUES, Clock, my_number
+from tests.helpers.support import KEY, PIN_VALUES, Clock, my_number
 
 TARGET_RATIO = 0.9
 WARM_UP_CARDS = 10

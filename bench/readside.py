@@ -114,7 +114,7 @@ from storage.settings import postgres_conninfo, storage_env
 from storage.sqlite.event_store import SQLiteCommandLogRecorder
 from storage.sqlite.lifecycle_view import SQLiteLifecycleView
 from storage.sqlite.revocation_list import SQLiteRevocationView
-from tests.support import KEY, my_number
+from tests.helpers.support import KEY, my_number
 
 BACKENDS = ("sqlite", "postgres")
 DEFAULT_POSTGRES_URL = "postgresql://127.0.0.1:5432/test"

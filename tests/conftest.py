@@ -8,8 +8,8 @@ import pytest
 from hypothesis import settings
 
 from commands.application import CardLifecycle
-from tests.backend import BACKEND, drop_schemas, event_store_env
-from tests.support import KEY, Clock, Story
+from tests.helpers.backend import BACKEND, drop_schemas, event_store_env
+from tests.helpers.support import KEY, Clock, Story
 
 # CI (HYPOTHESIS_PROFILE=ci in .ci/run) draws examples from a fixed seed, so a landing does not
 # depend on the luck of one; a plain `pytest` explores new examples on every run.
@@ -40,3 +40,11 @@ def pytest_report_header() -> str:
 
 def pytest_sessionfinish() -> None:
     drop_schemas()
+
+
+@pytest.fixture
+def only_the_settings_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``Settings`` also reads ``MYNACARD_*`` from the environment: none of the caller's."""
+    for name in list(os.environ):
+        if name.startswith("MYNACARD_") and name != "MYNACARD_TEST_DATABASE_URL":
+            monkeypatch.delenv(name)
