@@ -82,7 +82,7 @@ from psycopg import sql
 
 from commands.application import CardLifecycle
 from commands.config import Settings
-from commands.policies import CardCertificates, react
+from commands.consequences import CardCertificates, react
 from lifecycle.calendar import JST
 from lifecycle.card import Application, Card, Handover
 from lifecycle.card import events as ev
@@ -96,16 +96,16 @@ from lifecycle.stamp import Stamp
 from mynacard.bootstrap import open_read_side, open_write_side, upstream_of
 from projections.audit import card_as_known_at, certificates_as_known_at
 from projections.certificates import certificate_status
-from projections.projections import (
+from projections.read_side import CardReport, ReadSide
+from projections.runner import DEFAULT_BATCH, catch_up
+from projections.status import card_status
+from projections.views import (
     LifecycleProjection,
     RevocationProjection,
     card_row,
     certificate_row,
     decode_snapshot,
 )
-from projections.read_side import CardReport, ReadSide
-from projections.runner import DEFAULT_BATCH, catch_up
-from projections.status import card_status
 from storage.crypto import KeyRingCipher
 from storage.postgres.event_store import PostgresCommandLogRecorder
 from storage.postgres.lifecycle_view import PostgresLifecycleView

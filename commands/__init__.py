@@ -6,4 +6,4 @@ encryption live in ``storage`` (both sides read the log); the opening of a store
 keys in ``mynacard.bootstrap``, the composition root.
 
 May import: ``lifecycle`` and ``storage`` (never ``projections`` or ``mynacard``;
-tests/test_import_contract.py checks it)."""
+tests/unit/test_import_contract.py checks it)."""

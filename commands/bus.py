@@ -6,7 +6,7 @@
    ``ClockBehindLog``) and the effective time (at most ``CLOCK_SKEW`` ahead, D13);
 2. dispatch — the handler of the command's type, from the explicit table
    ``commands.handlers.HANDLERS``;
-3. consequences — the certificate policies (``commands.policies``) on every changed card's
+3. consequences — the certificate policies (``commands.consequences``) on every changed card's
    new events;
 4. one save — every changed aggregate and the command-log row together, so a command has all
    its effects or none;
@@ -21,7 +21,7 @@ The bus holds no state of its own: it reads everything from its ``WriteStore`` a
 (the application, ``commands.application.CardLifecycle``, which constructs its bus), so a
 setting changed on the application (``max_attempts``, ``clock``) applies to the next command.
 
-May import: ``commands.handlers``, ``commands.cache``, ``commands.policies``,
+May import: ``commands.handlers``, ``commands.cache``, ``commands.consequences``,
 ``commands.command_log``, ``commands.models``, ``commands.errors``, ``commands.config``,
 ``commands.idempotency``, ``lifecycle``. Never ``commands.application`` (it imports the bus).
 """
@@ -41,11 +41,11 @@ from pydantic import BaseModel, Field
 
 from commands import models as m
 from commands.cache import CoherentCache
+from commands.consequences import CardCertificates, react
 from commands.errors import CommandIdReused, ConcurrencyConflict, InputError
 from commands.handlers import HANDLERS, Context, Handler, Outcome
 from commands.handlers.context import CardSource
 from commands.idempotency import payload_digest
-from commands.policies import CardCertificates, react
 from lifecycle.calendar import to_jst
 from lifecycle.card import Card
 from lifecycle.decisions import Policies

@@ -5,7 +5,7 @@ the AUTH on hold (D05), a lost, returned, invalidated or superseded card takes e
 certificate with it, an expired one expires them, the handover issues them (AUTH before SIG).
 
 Pure domain code. The certificates are loaded through a small port, ``CertificateStore``,
-which the write side implements (``commands.policies``); the caller saves the card and every
+which the write side implements (``commands.consequences``); the caller saves the card and every
 certificate in ``CardCertificates.changed`` in one transaction, so a relying party never sees
 a card changed without its certificates.
 

@@ -2,8 +2,9 @@
 (``Policies``), in one place.
 
 Decisions that are not policy (D06, D08, D10, D12, D13) are fixed by the rules and live
-beside them; they are listed here as constants so there is one page to read. (Not to be
-confused with ``commands.policies``, the write side's card→certificate consequences.)
+beside them; they are listed here as constants so there is one page to read. (Formerly
+``policies``: renamed, since the word also named the write side's card→certificate
+consequences, now ``commands.consequences``.)
 
 May import: the standard library and ``lifecycle.calendar``.
 """

@@ -22,7 +22,7 @@ from mynacard.cli_support import (
 )
 from projections.audit import card_as_known_at, card_history, certificates_as_known_at, valid_at
 from projections.certificates import certificate_status
-from projections.events import event_to_dict
+from projections.event_json import event_to_dict
 from projections.status import card_status
 
 

@@ -18,7 +18,7 @@ from commands.config import Settings
 from commands.errors import InputError
 from mynacard import output
 from mynacard.bootstrap import open_checkpoints, open_write_side
-from projections.events import event_to_dict
+from projections.event_json import event_to_dict
 from projections.subscriptions import (
     MAX_POSITION,
     CheckpointMove,

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from commands.dates import format_wareki
-from projections.events import jsonable
+from projections.event_json import jsonable
 
 
 def _console(stream: TextIO) -> Console:

@@ -1,7 +1,8 @@
-"""mynacard's read side: the projections that follow the event log (``projections``,
-``runner``, ``revocations``), the questions they answer (``read_side``, ``status``,
-``certificates``), audit replay (``audit``), ``verify``, the event JSON shapes (``events``,
-``event_docs``) and the subscriptions of downstream systems (``subscriptions``, ``wakeup``).
+"""mynacard's read side: the two views and how events fold into them (``views``, ``runner``,
+``revocations``), the questions they answer (``read_side``, ``status``, ``certificates``),
+audit replay and a card's history (``audit``), ``verify``, the event JSON shape
+(``event_json``, ``event_docs``) and the subscriptions of downstream systems
+(``subscriptions``, ``wakeup``).
 
 May import: ``lifecycle`` and ``storage`` — never the write side (``commands``) or the entry
-points; tests/test_import_contract.py checks it."""
+points; tests/unit/test_import_contract.py checks it."""

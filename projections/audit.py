@@ -106,7 +106,7 @@ class ValidityAnswer:
     events_considered: int
 
     def as_dict(self) -> dict[str, Any]:
-        from projections.events import jsonable
+        from projections.event_json import jsonable
 
         return {k: jsonable(getattr(self, k)) for k in self.__dataclass_fields__}
 

@@ -11,7 +11,7 @@ from lifecycle.card import Card
 from lifecycle.certificate import Certificate
 from lifecycle.certificate_rules import JAPANESE
 from lifecycle.certificate_validity import certificate_validity
-from projections.events import jsonable
+from projections.event_json import jsonable
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from typing import Any
 
 from lifecycle import certificate as cert
 from lifecycle.card import events as ev
-from projections.events import _COMMON, EVENT_SCHEMA
+from projections.event_json import _COMMON, EVENT_SCHEMA
 from projections.subscriptions import FINGERPRINT_HISTORY, MAX_CONSUMER_NAME
 
 _CERTIFICATE_EVENTS = (

@@ -20,9 +20,9 @@ from eventsourcing.persistence import ApplicationRecorder, Mapper
 
 from lifecycle.decisions import Policies
 from projections.certificates import CertificateStatus, certificate_status
-from projections.projections import LifecycleProjection, Projection, RevocationProjection
 from projections.runner import Progress, catch_up, check_head, rebuild
 from projections.status import CardStatus, card_status
+from projections.views import LifecycleProjection, RevocationProjection, ViewProjection
 from storage.interface import LifecycleView, RevocationView
 from storage.records import Counts, RevocationEntry
 
@@ -72,7 +72,7 @@ class ReadSide:
         self.policies = policies
         self.lifecycle = LifecycleProjection(lifecycle_view, upstream.mapper)
         self.revocations = RevocationProjection(revocation_view, upstream.mapper)
-        self.projections: tuple[Projection, ...] = (self.lifecycle, self.revocations)
+        self.projections: tuple[ViewProjection, ...] = (self.lifecycle, self.revocations)
 
     def close(self) -> None:
         """Release the views' connections and the log's, if the read side opened it."""
@@ -80,7 +80,7 @@ class ReadSide:
             p.view.close()
         self.upstream.close()
 
-    def projection(self, name: str) -> Projection:
+    def projection(self, name: str) -> ViewProjection:
         for p in self.projections:
             if p.name == name:
                 return p

@@ -1,6 +1,6 @@
 """The revocation list's numbering, as a pure function (no I/O): which rows a batch of list
 changes writes and which list numbers they take (``revocation_rows``). The changes come from the
-certificate events (``projections.projections.revocation_changes``); the backends'
+certificate events (``projections.views.revocation_changes``); the backends'
 ``RevocationView.commit`` only executes the rows, adding the list number it holds.
 
 - Every change takes the next list number (monotonic, never reused).

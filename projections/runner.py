@@ -28,8 +28,8 @@ from uuid import UUID
 from eventsourcing.domain import OriginatorVersionError
 from eventsourcing.persistence import ApplicationRecorder, IntegrityError, Notification
 
-from projections.projections import FoldMismatch, Projection
 from projections.subscriptions import log_head, notification_at
+from projections.views import FoldMismatch, ViewProjection
 from projections.wakeup import wakeup_for
 from storage.integrity import StoreIntegrityError
 from storage.records import LogHead, head_of
@@ -82,7 +82,7 @@ class HeadCheck:
             raise ViewAheadOfLog(projection, self.position, self.log, self.problem)
 
 
-def position(upstream: Upstream, projection: Projection) -> int:
+def position(upstream: Upstream, projection: ViewProjection) -> int:
     return projection.view.max_tracking_id(upstream.name) or 0
 
 
@@ -92,7 +92,7 @@ def event_at(upstream: Upstream, at: int) -> Notification | None:
 
 
 def check_head(
-    upstream: Upstream, projection: Projection, tracked: tuple[int, LogHead | None] | None = None
+    upstream: Upstream, projection: ViewProjection, tracked: tuple[int, LogHead | None] | None = None
 ) -> HeadCheck:
     """Does the log still hold, at the view's tracking position, the event the view applied
     there? ``tracked`` is (position, log head) when already read (e.g. in a snapshot)."""
@@ -123,7 +123,7 @@ def check_head(
     return HeadCheck(at, log)
 
 
-def checked_position(upstream: Upstream, projection: Projection) -> int:
+def checked_position(upstream: Upstream, projection: ViewProjection) -> int:
     """The view's tracking position, once the log is known to hold the event the view applied
     there (``ViewAheadOfLog`` if not); records the log head of a view made before log heads."""
     check = check_head(upstream, projection)
@@ -137,14 +137,14 @@ def log_position(upstream: Upstream) -> int:
     return log_head(upstream.recorder)
 
 
-def lag(upstream: Upstream, projection: Projection) -> int:
+def lag(upstream: Upstream, projection: ViewProjection) -> int:
     """Log positions not yet applied to the view (events behind the log)."""
     return max(0, log_position(upstream) - position(upstream, projection))
 
 
 def catch_up(
     upstream: Upstream,
-    projection: Projection,
+    projection: ViewProjection,
     *,
     batch_size: int = DEFAULT_BATCH,
     progress: Progress | None = None,
@@ -186,7 +186,7 @@ def catch_up(
 
 def rebuild(
     upstream: Upstream,
-    projection: Projection,
+    projection: ViewProjection,
     *,
     batch_size: int = DEFAULT_BATCH,
     progress: Progress | None = None,
@@ -205,7 +205,9 @@ class Poller:
     PostgreSQL, polled every ``interval`` seconds on SQLite. A processing error stops it and is
     kept in ``error``; ``run`` re-raises it."""
 
-    def __init__(self, upstream: Upstream, projections: Sequence[Projection], interval: float = 0.5) -> None:
+    def __init__(
+        self, upstream: Upstream, projections: Sequence[ViewProjection], interval: float = 0.5
+    ) -> None:
         self.upstream = upstream
         self.projections = list(projections)
         self.interval = interval

@@ -15,7 +15,7 @@ from lifecycle.calendar import last_day_within, renewal_window_opens
 from lifecycle.card import LIVE, Card
 from lifecycle.decisions import MOVE_IN_DAYS_AFTER_PLANNED_MOVE_OUT, Policies
 from lifecycle.identifiers import format_application_id
-from projections.events import jsonable
+from projections.event_json import jsonable
 
 _LAPSE_STATUS = {"expired": "expired", "not_collected": "voided"}
 

@@ -38,10 +38,10 @@ from eventsourcing.persistence import Mapper, MapperDeserialisationError
 from eventsourcing.utils import TopicError, resolve_topic
 
 from projections.audit import EventSource
-from projections.events import jsonable
-from projections.projections import Projection, decode_snapshot
+from projections.event_json import jsonable
 from projections.read_side import ReadSide
 from projections.runner import Upstream, catch_up, check_head
+from projections.views import ViewProjection, decode_snapshot
 from storage.integrity import StoreIntegrityError, TamperingDetected
 from storage.interface import LifecycleView, RevocationView, TrackedView
 from storage.records import ReadModelTable, ViewSnapshot
@@ -170,7 +170,7 @@ def _known(topic: str) -> bool:
 
 
 def _head_differences(
-    upstream: Upstream, projection: Projection, snapshot: ViewSnapshot | None = None
+    upstream: Upstream, projection: ViewProjection, snapshot: ViewSnapshot | None = None
 ) -> list[Difference]:
     """The view's tracking position against the log (``projections.runner.check_head``)."""
     tracked = (snapshot.position, snapshot.head) if snapshot is not None else None
@@ -208,9 +208,9 @@ class _Twins:
 
     def __init__(self, scratches: ExitStack) -> None:
         self._scratches = scratches
-        self._twins: dict[str, Projection] = {}
+        self._twins: dict[str, ViewProjection] = {}
 
-    def at(self, upstream: Upstream, projection: Projection, position: int) -> Projection:
+    def at(self, upstream: Upstream, projection: ViewProjection, position: int) -> ViewProjection:
         twin = self._twins.get(projection.name)
         if twin is None or (twin.view.max_tracking_id(upstream.name) or 0) > position:
             view: TrackedView = self._scratches.enter_context(projection.view.scratch())

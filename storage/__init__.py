@@ -7,6 +7,7 @@ the eventsourcing library's ``examples/searchabletimestamps``), shared by the wr
 | ``records`` | what they keep: log rows, identity, view rows, log heads, CRL rows, columns, statuses |
 | ``sqlite/`` | the SQLite recorders and ``SQLiteStorage`` (``PERSISTENCE_MODULE=storage.sqlite``) |
 | ``postgres/`` | the PostgreSQL recorders, the schema lock and ``PostgresStorage`` |
+| ``memory`` | the library's in-memory recorders with the command log: unit tests, never a CLI store |
 | ``settings`` | persistence settings from ``MYNACARD_DATABASE_URL``; ``prepare_storage`` |
 | ``serialization`` | transcodings and the topic registry: how stored events are read back |
 | ``checkpoints`` | the checkpoint SQL and lease key both backends share |

@@ -12,7 +12,7 @@ AES-GCM *associated data* naming the row the payload belongs to::
 unambiguous). A payload copied onto another aggregate's row, onto another version of the same
 aggregate, or read under another topic fails the GCM check, and so does a row whose id, version
 or topic column was changed. The same holds for the read models' snapshots, which go through this
-mapper with their view row's id, version and topic (``projections.projections``).
+mapper with their view row's id, version and topic (``projections.views``).
 
 Reading: a bound payload that fails its check under the key that made it raises
 ``storage.integrity.TamperingDetected`` (a ``MapperDeserialisationError``) naming the row; so does

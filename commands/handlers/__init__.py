@@ -12,7 +12,7 @@ the aggregates to save.
 - ``certificates``: the certificate and PIN commands.
 
 May import: ``commands.models``, ``commands.certificate_models``, ``commands.errors``,
-``commands.policies``, ``lifecycle``. Never the application, the bus or storage.
+``commands.consequences``, ``lifecycle``. Never the application, the bus or storage.
 """
 
 from __future__ import annotations

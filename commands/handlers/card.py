@@ -6,7 +6,7 @@ Besides domain calls a handler only resolves the command's references: a card th
 exist (``NotFound``), an application id already used or a previous card of another person
 (``InputError``), a lapse date in the future. It raises no ``RuleViolation`` of its own.
 
-May import: ``commands.models``, ``commands.errors``, ``commands.policies``,
+May import: ``commands.models``, ``commands.errors``, ``commands.consequences``,
 ``commands.handlers.context``, ``lifecycle``.
 """
 
@@ -15,9 +15,9 @@ from __future__ import annotations
 from eventsourcing.domain import Aggregate
 
 from commands import models as m
+from commands.consequences import CardCertificates
 from commands.errors import InputError
 from commands.handlers.context import Context, Outcome
-from commands.policies import CardCertificates
 from lifecycle.card import Application, Card, Handover, PreviousCard
 from lifecycle.identifiers import card_id_for, holder_reference, mask_my_number
 

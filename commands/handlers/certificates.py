@@ -2,24 +2,24 @@
 
 The card checks whether it may carry what is asked (it knows its holder, state and PINs);
 ``lifecycle.certificate_issuance`` checks what its current certificates allow;
-``commands.policies`` issues and revokes the certificates, all in the command's one save.
+``commands.consequences`` issues and revokes the certificates, all in the command's one save.
 The handlers only load, call and collect: they raise no ``RuleViolation`` of their own.
 
-May import: ``commands.certificate_models``, ``commands.policies``,
+May import: ``commands.certificate_models``, ``commands.consequences``,
 ``commands.handlers.context``, ``lifecycle``.
 """
 
 from __future__ import annotations
 
 from commands import certificate_models as cm
-from commands.handlers.context import Context, Outcome
-from commands.policies import (
+from commands.consequences import (
     CardCertificates,
     issue_certificate,
     renewal_birthdays,
     revoke,
     revoke_signature,
 )
+from commands.handlers.context import Context, Outcome
 from lifecycle.certificate_issuance import (
     require_live,
     require_none_live,

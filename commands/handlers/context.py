@@ -2,7 +2,7 @@
 read from, the command's stamp, the policies, the holder key) and the ``Outcome`` (the
 aggregates to save together). Also ``resolve_card_ref``: a card reference → card id.
 
-May import: ``commands.errors``, ``commands.policies`` (``CardCertificates``), ``lifecycle``.
+May import: ``commands.errors``, ``commands.consequences`` (``CardCertificates``), ``lifecycle``.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
+from commands.consequences import CardCertificates
 from commands.errors import NotFound
-from commands.policies import CardCertificates
 from lifecycle.card import Card
 from lifecycle.certificate import Certificate
 from lifecycle.decisions import Policies

@@ -30,7 +30,7 @@ from commands.sweep import SweepReport, sweep
 from lifecycle.card import Card
 from mynacard.bootstrap import open_read_side, open_write_side, upstream_of
 from projections.audit import card_as_known_at, valid_at
-from projections.events import event_to_dict
+from projections.event_json import event_to_dict
 from projections.read_side import ReadSide
 from tests.helpers import backend
 from tests.helpers.backend import event_store_env

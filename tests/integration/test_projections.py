@@ -40,7 +40,7 @@ from lifecycle.identifiers import holder_reference
 from mynacard.bootstrap import open_read_side, open_write_side, upstream_of
 from projections import runner
 from projections.certificates import certificate_status
-from projections.events import jsonable
+from projections.event_json import jsonable
 from projections.read_side import ReadSide
 from projections.status import card_status
 from projections.verify import verify

@@ -25,7 +25,7 @@ from commands.config import Settings
 from commands.errors import CommandIdReused, ConcurrencyConflict, InputError, NotFound
 from lifecycle.card import events as ev
 from lifecycle.errors import RuleViolation
-from projections.events import event_to_dict
+from projections.event_json import event_to_dict
 from projections.status import card_status
 from storage.keys import KEY_FILE, holder_key
 from tests.helpers.backend import POSTGRES, raw_storage, store_env_of

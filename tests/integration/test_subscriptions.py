@@ -21,7 +21,7 @@ from commands import models as m
 from commands.application import CardLifecycle
 from mynacard.bootstrap import open_checkpoints, open_write_side
 from projections import subscriptions
-from projections.events import EVENT_SCHEMA, event_to_dict
+from projections.event_json import EVENT_SCHEMA, event_to_dict
 from projections.subscriptions import CheckpointNotInLog, ConsumerBusy, DurableConsumer, follow
 from tests.helpers import backend
 from tests.helpers.backend import settings as settings_for

@@ -67,7 +67,7 @@ pytestmark = pytest.mark.usefixtures("only_the_settings_given")
 
 def key_id_of(state: bytes) -> int:
     """The key id of an encrypted payload (``MB`` + 4-byte id + key check + AES-GCM): every payload
-    written today is bound to its row (issue 8 item 6, tests/test_payload_binding.py)."""
+    written today is bound to its row (issue 8 item 6, tests/stress/test_payload_binding.py)."""
     assert state[:2] == BOUND_MAGIC, state[:16]
     return int.from_bytes(state[2:6], "big")
 

@@ -396,7 +396,7 @@ def test_issue_8_item_10_a_corrupted_ciphertext_in_the_newest_event_is_tampering
     """issue 8 item 10: one flipped byte in the ciphertext of the newest event is tampering
     (TamperingDetected; on the command line exit 7, kind "integrity"), not "restore cipher.keys";
     a wrong key ring stays a configuration problem (CipherKeyError; its exit 6 is shown by
-    tests/test_encryption.py)."""
+    tests/stress/test_encryption.py)."""
     settings = cards.settings
     newest = rows(settings)[-1]
     assert newest.state[:2] == BOUND_MAGIC

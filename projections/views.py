@@ -35,15 +35,17 @@ from lifecycle.certificate import (
     CertificateReleased,
     CertificateRevoked,
 )
-from projections.events import jsonable
+from projections.event_json import jsonable
 from projections.revocations import RevocationChange, revocation_rows
 from storage.integrity import StoreIntegrityError
 from storage.interface import LifecycleView, RevocationView, TrackedView
 from storage.records import CardRow, CertificateRow, IssuedCertificate, head_of
 
 
-class Projection(Protocol):
-    """What the runner drives: a named view with a tracking position, and a batch fold."""
+class ViewProjection(Protocol):
+    """What the runner drives: a named view with a tracking position, and a batch fold. (Named so
+    as not to shadow the library's ``eventsourcing.projection.Projection``, which this is not: ours
+    folds batches of notifications into a mynacard view and verifies against a scratch twin.)"""
 
     name: str
 
@@ -52,7 +54,7 @@ class Projection(Protocol):
 
     def process(self, notifications: Sequence[Notification], application_name: str, since: int) -> None: ...
 
-    def on(self, view: TrackedView) -> Projection:
+    def on(self, view: TrackedView) -> ViewProjection:
         """The same projection folding into another view of its kind (a scratch twin)."""
         ...
 

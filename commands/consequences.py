@@ -5,8 +5,8 @@ handler's context) implement its port, ``CertificateStore``, with their ``load_c
 (a repository read). The command handler runs ``react`` after the card acts, on the card's
 new events, and saves the card and every certificate they touched in one ``save``.
 
-Not to be confused with ``lifecycle.decisions`` (formerly ``lifecycle.policies``), the spec's
-D-decisions.
+Formerly ``commands.policies`` (renamed: ``Policies`` are the spec's D-decisions,
+``lifecycle.decisions``; the library's "policy" is a process application's, neither of these).
 
 May import: ``lifecycle``.
 """
