@@ -45,6 +45,7 @@ from lifecycle.card import Card
 from lifecycle.certificate import Certificate, Validity
 from lifecycle.certificate_validity import certificate_validity
 from lifecycle.decisions import DEFAULT_POLICIES, Policies
+from lifecycle.holder import Holder
 from lifecycle.identifiers import certificate_id_for
 from storage.interface import CommandLog
 from storage.serialization import MynacardTranscodings
@@ -88,6 +89,10 @@ class CardLifecycle(MynacardTranscodings, Application[UUID]):
         self.policies = policies
         self.clock = clock
         self.max_attempts = max_attempts
+        self.holders_complete = True
+        """Every card of the store is filed under its person (R62–R65). ``open_write_side`` sets it
+        from the store: false on a store written before the person was modelled, until
+        ``mynacard migrate-holders`` ran."""
         self.bus = CommandBus(self)
 
     # ------------------------------------------------------------------ writing
@@ -101,6 +106,10 @@ class CardLifecycle(MynacardTranscodings, Application[UUID]):
     def load_card(self, card_id: UUID) -> Card | None:
         card = self.cache.get(card_id)
         return card if isinstance(card, Card) else None
+
+    def load_holder(self, holder_id: UUID) -> Holder | None:
+        holder = self.cache.get(holder_id)
+        return holder if isinstance(holder, Holder) else None
 
     def get_card(self, ref: str) -> Card:
         """A card by application id or card id (already validated text)."""

@@ -414,6 +414,17 @@ class RecordLapses(CardCommand):
     until: InputDate | None = Field(None, description="record what was due by this day (default: today)")
 
 
+class FileCardsUnderPerson(Command):
+    """Internal (``mynacard migrate-holders``, never a subcommand of its own): file the cards of a
+    store written before R62–R65 under their person. Idempotent: a card already filed is skipped."""
+
+    COMMAND = "file-cards-under-person"
+    SUMMARY = "file a person's cards recorded before R62–R65 under the person"
+
+    holder_ref: str = Field(pattern=r"^[0-9a-f]{64}$", description="the person's holder reference")
+    card_ids: list[UUID] = Field(min_length=1, description="the person's cards, in the order applied for")
+
+
 CARD_COMMANDS: tuple[type[Command], ...] = (
     SubmitApplication,
     AcceptApplication,

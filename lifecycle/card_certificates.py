@@ -209,11 +209,14 @@ def follow_card_events(cc: CardCertificates, events: Sequence[Any], stamp: Stamp
                 auth.set_face_only(e.enabled, at)
                 cc.touch(auth)
         elif isinstance(e, ev.Lost):
-            revoke_all(cc, "lost", "R51", at)
+            revoke_all(cc, "lost", "R51" if e.replaced_by is None else "R62", at)
         elif isinstance(e, ev.Superseded):
             revoke_all(cc, "superseded", "R47", at)
         elif isinstance(e, ev.Returned):
-            revoke_all(cc, "card_ended", "R52", at)
+            if e.replaced_by is None:
+                revoke_all(cc, "card_ended", "R52", at)
+            else:
+                revoke_all(cc, "superseded", "R62", at)
         elif isinstance(e, ev.Invalidated):
             reason, rule = _END_REASONS.get(e.reason, ("card_ended", "R47"))
             revoke_all(cc, reason, rule, at)

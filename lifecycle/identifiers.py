@@ -81,6 +81,12 @@ def format_application_id(application_id: str) -> str:
     return " ".join(application_id[i : i + 4] for i in range(0, len(application_id), 4))
 
 
+def holder_id_for(holder_ref: str) -> UUID:
+    """The id of the person's aggregate (R62–R65): derived from the holder reference (itself a
+    keyed hash, so the id reveals nothing), so two clerks opening one person at once collide."""
+    return uuid5(NAMESPACE, f"holder/{holder_ref}")
+
+
 def card_id_for(application_id: str) -> UUID:
     """A card is identified by its application (one application, one card)."""
     return uuid5(NAMESPACE, f"card/{application_id}")

@@ -54,7 +54,7 @@ from storage.keys import (
     ring_fingerprints,
     rotate_key,
 )
-from storage.records import StoreIdentity
+from storage.records import HOLDERS_FILED, StoreIdentity
 from storage.serialization import log_transcoder
 from storage.settings import prepare_storage, storage_env, view_env
 
@@ -84,6 +84,7 @@ def open_write_side(settings: Settings | None = None) -> CardLifecycle:
         try:
             bind_to_store(app.command_log, settings, key, ring)
             check_key_ring(app.recorder, app.mapper)
+            app.holders_complete = holders_filed(app)
         except RingBehindStore:
             app.close()
             # A rotation by another process recorded a key after this one read the ring.
@@ -147,6 +148,19 @@ def _ring_source(settings: Settings) -> str:
         if settings.cipher_keys is not None
         else str(settings.data_dir / CIPHER_KEY_FILE)
     )
+
+
+def holders_filed(app: CardLifecycle) -> bool:
+    """R62–R65 need every card filed under its person. A store that has no event yet is marked
+    so now (every card it will hold is filed as it is applied for); a store written before the
+    person was modelled is not, until ``mynacard migrate-holders`` files its cards."""
+    log = app.command_log
+    if log.store_mark(HOLDERS_FILED) is not None:
+        return True
+    if not app.recorder.max_notification_id():
+        log.set_store_mark(HOLDERS_FILED, datetime.now(UTC).isoformat())
+        return True
+    return False
 
 
 def bind_to_store(

@@ -10,9 +10,10 @@ from typing import Any
 
 from commands.config import Settings
 from commands.errors import InputError
+from commands.person_migration import cards_by_person, migrate_holders
 from commands.sweep import sweep
 from mynacard import output
-from mynacard.bootstrap import open_read_side, rotate_store_key
+from mynacard.bootstrap import open_read_side, open_write_side, rotate_store_key
 from mynacard.cli_support import (
     EXIT_DIFFERENCES,
     EXIT_OK,
@@ -148,6 +149,24 @@ def run_rotate_key(ns: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def run_migrate_holders(ns: argparse.Namespace, settings: Settings) -> int:
+    app = open_write_side(settings)
+    persons = cards_by_person(app)
+    with progress_bar(
+        "filing cards under their persons", len(persons), len(persons) > 200 and not ns.json
+    ) as advance:
+        report = migrate_holders(app, ns.actor or settings.default_actor(), advance, persons)
+    if ns.json:
+        output.print_json(report.as_dict())
+        return EXIT_OK
+    print(
+        f"filed {report.cards} cards under {report.persons} persons ({report.already_filed} already filed), "
+        f"{report.events_recorded} events recorded; persons with two cards in use (recorded before "
+        f"R62): {report.persons_with_two_cards_in_use}"
+    )
+    return EXIT_OK
+
+
 def run_policies(ns: argparse.Namespace, settings: Settings) -> int:
     policies = settings.policies.as_dict()
     if ns.json:
@@ -189,6 +208,16 @@ def add_operation_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     )
 
     add("policies", run_policies, "the policy settings in force (D01–D11)")
+
+    p = add(
+        "migrate-holders",
+        run_migrate_holders,
+        "file the cards of a store written before R62–R65 under their persons (once)",
+        "A store written before the rules across one person (R62–R65) refuses apply, hand-over and "
+        "person-wide invalidations (exit 6) until its cards are filed under their persons. This reads "
+        "the log once and files them; it is idempotent, and an interrupted run is simply run again.",
+    )
+    p.add_argument("--actor", help="who records it (default: MYNACARD_ACTOR or the login name)")
 
     add(
         "rotate-key",

@@ -11,6 +11,7 @@ from typing import Any
 
 from lifecycle import certificate as cert
 from lifecycle.card import events as ev
+from lifecycle.holder.events import ALL_HOLDER_EVENTS
 from projections.event_json import _COMMON, EVENT_SCHEMA
 from projections.subscriptions import FINGERPRINT_HISTORY, MAX_CONSUMER_NAME
 
@@ -155,7 +156,11 @@ def document() -> str:
         "",
         *_consumer_contract(),
     ]
-    for title, classes in (("Card events", ev.ALL_CARD_EVENTS), ("Certificate events", _CERTIFICATE_EVENTS)):
+    for title, classes in (
+        ("Card events", ev.ALL_CARD_EVENTS),
+        ("Certificate events", _CERTIFICATE_EVENTS),
+        ("Person events (R62–R65; `aggregate`: `holder`)", ALL_HOLDER_EVENTS),
+    ):
         lines += [f"## {title}", ""]
         for cls in classes:
             if cls in (ev.CardEvent,):

@@ -137,10 +137,19 @@ class ReadSide:
         return certificate_status(cert, at, card)
 
     def cards_of_holder(self, holder_ref: str, today: date) -> list[CardStatus]:
-        return [
-            card_status(self.lifecycle.card(r), today, self.policies)
-            for r in self.lifecycle.view.cards_of_holder(holder_ref)
-        ]
+        """Every card of the person, old and new, whichever of their My Numbers is asked (R65): the
+        references linked by a My Number change (a card's ``successor_holder_ref``) are followed
+        both ways until no new one turns up."""
+        seen, frontier, rows = {holder_ref}, [holder_ref], {}
+        while frontier:
+            for row in self.lifecycle.view.cards_of_holder(frontier.pop()):
+                rows[row.card_id] = row
+                for ref in (row.holder_ref, row.successor_holder_ref):
+                    if ref and ref not in seen:
+                        seen.add(ref)
+                        frontier.append(ref)
+        ordered = sorted(rows.values(), key=lambda r: r.position)
+        return [card_status(self.lifecycle.card(r), today, self.policies) for r in ordered]
 
     def expiring(self, first: date, last: date) -> dict[str, list[dict[str, Any]]]:
         """The renewal-notice list (R44): live cards and certificates whose expiry falls in

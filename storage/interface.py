@@ -70,6 +70,15 @@ class CommandLog(ABC):
         every recorded key afterwards."""
 
     @abstractmethod
+    def store_mark(self, name: str) -> str | None:
+        """A fact about the store as a whole (e.g. ``holders_filed``: every card is filed under
+        its person, R62–R65), or None when it was never recorded."""
+
+    @abstractmethod
+    def set_store_mark(self, name: str, value: str) -> None:
+        """Record a store mark (a recorded mark is never changed)."""
+
+    @abstractmethod
     def newest_recorded_at(self) -> datetime | None:
         """R66: the newest recorded time of a command saved with its command-log entry (the
         store's clock row). Every such save advances it in its own transaction, and a save whose

@@ -46,6 +46,7 @@ class MemoryCommandLogRecorder(popo.POPOApplicationRecorder, CommandLog):
         self._identity: StoreIdentity | None = None
         self._keys: dict[int, str] = {}
         self._newest_us: int | None = None
+        self._marks: dict[str, str] = {}
 
     def _assert_uniqueness(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         super()._assert_uniqueness(stored_events, **kwargs)
@@ -80,6 +81,13 @@ class MemoryCommandLogRecorder(popo.POPOApplicationRecorder, CommandLog):
             if self._identity is None:
                 self._identity = identity
             return self._identity
+
+    def store_mark(self, name: str) -> str | None:
+        return self._marks.get(name)
+
+    def set_store_mark(self, name: str, value: str) -> None:
+        with self._database_lock:
+            self._marks.setdefault(name, value)
 
     def recorded_keys(self) -> dict[int, str]:
         with self._database_lock:

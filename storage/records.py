@@ -378,6 +378,10 @@ def revocation_entry_from(r: Any) -> RevocationEntry:
     )
 
 
+HOLDERS_FILED = "holders_filed"
+"""The store mark saying every card is filed under its person (R62–R65): recorded when a store is
+created by code that files them, or by ``mynacard migrate-holders`` on a store written before."""
+
 CLOCK_CONFLICT = "R66: a later event was recorded meanwhile; the command is stamped again"
 """The message of the conflict a save behind the store's clock row raises (retried by the bus)."""
 

@@ -21,7 +21,8 @@ from datetime import date, datetime
 
 from eventsourcing.persistence import DatetimeAsISO, DecimalAsStr, JSONTranscoder, Transcoding, UUIDAsHex
 
-import lifecycle.certificate  # noqa: F401  (registers the certificate topics)
+import lifecycle.certificate
+import lifecycle.holder  # noqa: F401  (registers the person's topics)
 from lifecycle.card import Ending, PendingInquiry  # importing lifecycle.card registers the card topics
 
 

@@ -10,9 +10,11 @@ the aggregates to save.
   ``resolve_card_ref``.
 - ``card``: the card commands (application, in use, ends).
 - ``certificates``: the certificate and PIN commands.
+- ``person``: filing the cards of a store written before R62–R65 under their person.
 
 May import: ``commands.models``, ``commands.certificate_models``, ``commands.errors``,
-``commands.consequences``, ``lifecycle``. Never the application, the bus or storage.
+``commands.consequences``, ``lifecycle``, ``storage.errors``. Never the application, the bus or
+storage otherwise.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from collections.abc import Mapping
 
 from commands import certificate_models as cm
 from commands import models as m
-from commands.handlers import card, certificates
+from commands.handlers import card, certificates, person
 from commands.handlers.context import CardSource, Context, Handler, Outcome, resolve_card_ref
 
 HANDLERS: Mapping[type[m.Command], Handler] = {
@@ -63,6 +65,8 @@ HANDLERS: Mapping[type[m.Command], Handler] = {
     cm.RecordPinAttempt: certificates.record_pin_attempt,
     cm.ResetPin: certificates.reset_pin,
     cm.ChangePin: certificates.change_pin,
+    # the person (R62–R65): filing the cards of a store written before
+    m.FileCardsUnderPerson: person.file_cards_under_person,
 }
 
 __all__ = ["HANDLERS", "CardSource", "Context", "Handler", "Outcome", "resolve_card_ref"]

@@ -12,14 +12,23 @@ May import: ``commands.models``, ``commands.errors``, ``commands.consequences``,
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from eventsourcing.domain import Aggregate
 
 from commands import models as m
 from commands.consequences import CardCertificates
 from commands.errors import InputError
 from commands.handlers.context import Context, Outcome
-from lifecycle.card import Application, Card, Handover, PreviousCard
+from lifecycle.card import INVALIDATION_REASONS, LIVE, Application, Card, Handover, PreviousCard
+from lifecycle.holder import Holder
 from lifecycle.identifiers import card_id_for, holder_reference, mask_my_number
+
+PERSON_WIDE_REASONS = frozenset(
+    {"death", "resident_record_deleted", "resident_code_changed", "my_number_changed"}
+)
+"""R64: the causes that end every card and application of the person (``stay_expired`` ends the
+one card: a stay is per residence card)."""
 
 
 def _only(card: Card) -> Outcome:
@@ -76,7 +85,12 @@ def submit_application(ctx: Context, c: m.SubmitApplication) -> Outcome:
         juki_card_collected=c.juki_card_collected,
         fee_paid=c.fee_paid,
     )
-    return _only(Card.submit(application, ctx.stamp, ctx.policies, previous))
+    card = Card.submit(application, ctx.stamp, ctx.policies, previous)
+    holder = ctx.person(holder_ref)
+    standing = ctx.standing(holder.card_ids if holder else ())
+    holder = holder or Holder.open(holder_ref, ctx.stamp)
+    holder.file_application(card.id, card.kind, standing, ctx.stamp)
+    return Outcome((card, holder), card)
 
 
 def accept_application(ctx: Context, c: m.AcceptApplication) -> Outcome:
@@ -121,18 +135,34 @@ def hand_over_card(ctx: Context, c: m.HandOverCard) -> Outcome:
         pins=c.pins_given(),
         pins_set_by=c.pins_set_by,
     )
+    holder = ctx.person(card.holder_ref) or _person_of_legacy_card(card, ctx)
     card.hand_over(handover, ctx.stamp, ctx.policies)
+    # R62: the person holds one card in use: every other card still in use (the one this card
+    # renews or reissues, and any other) ends at this handover, returned or handled as lost.
     changed: list[Aggregate] = [card]
-    if card.previous_card_id is not None:
-        # A renewal or reissue handed over ends the card it replaces (the holder cannot hold two).
-        previous = ctx.source.load_card(card.previous_card_id)
-        if previous is not None and previous.status in {"active", "suspended"}:
-            # Time may already have ended it (an expired card renewed late): record that first.
-            previous.record_lapses(ctx.stamp, ctx.policies)
-            if previous.status in {"active", "suspended"}:
-                previous.supersede(card.id, ctx.stamp)
-            changed.append(previous)
-    return Outcome(tuple(changed), card)
+    replaced: list[UUID] = []
+    for old_id in dict.fromkeys(
+        [*holder.card_ids, *([card.previous_card_id] if card.previous_card_id else [])]
+    ):
+        old = ctx.source.load_card(old_id) if old_id != card.id else None
+        if old is None or old.status not in LIVE:
+            continue
+        # Time may already have ended it (an expired card renewed late): record that first.
+        old.record_lapses(ctx.stamp, ctx.policies)
+        if old.status in LIVE:
+            old.end_as_replaced(card.id, c.old_card_brought is not False, ctx.stamp)
+            replaced.append(old.id)
+        changed.append(old)
+    holder.take_into_use(card.id, replaced, c.old_card_brought, ctx.stamp)
+    return Outcome((*changed, holder), card)
+
+
+def _person_of_legacy_card(card: Card, ctx: Context) -> Holder:
+    """A card whose person was never opened (filed before R62–R65 and not derived): its person,
+    opened now with this card."""
+    holder = Holder.open(card.holder_ref, ctx.stamp, derived=True)
+    holder.derive([card.id], ctx.stamp)
+    return holder
 
 
 def cancel_application(ctx: Context, c: m.CancelApplication) -> Outcome:
@@ -237,8 +267,33 @@ def invalidate_card(ctx: Context, c: m.InvalidateCard) -> Outcome:
     new_ref = (
         holder_reference(c.new_my_number.get_secret_value(), ctx.holder_key) if c.new_my_number else None
     )
+    if new_ref is not None and new_ref == card.holder_ref:
+        raise InputError.single("new_my_number", "the new My Number is the number the card was issued to")
+    if c.reason not in PERSON_WIDE_REASONS:
+        card.invalidate(c.reason, ctx.stamp, new_holder_ref=new_ref)
+        return _only(card)
+    # R64: a person-wide cause ends every card in use and voids every application in progress of
+    # the person, with one effective time, in this one save; R65: a new My Number links the person.
+    holder = ctx.person(card.holder_ref) or _person_of_legacy_card(card, ctx)
+    standing = ctx.standing(holder.card_ids)
     card.invalidate(c.reason, ctx.stamp, new_holder_ref=new_ref)
-    return _only(card)
+    changed: list[Aggregate] = [card]
+    for entry in (*standing.in_use, *standing.in_progress):
+        other = ctx.source.load_card(entry.card_id)
+        if other is not None and other.id != card.id:
+            other.invalidate(c.reason, ctx.stamp, new_holder_ref=new_ref)
+            changed.append(other)
+    ended = [x.id for x in changed if isinstance(x, Card) and x.status == "invalidated"]
+    voided = [x.id for x in changed if isinstance(x, Card) and x.status == "voided"]
+    rule = card.ended.rule if card.ended else INVALIDATION_REASONS[c.reason]
+    holder.record_resident_record_change(c.reason, rule, ended, voided, ctx.stamp)
+    changed.append(holder)
+    if new_ref is not None:
+        holder.link(card.holder_ref, new_ref, ctx.stamp)
+        successor = ctx.person(new_ref) or Holder.open(new_ref, ctx.stamp)
+        successor.link(card.holder_ref, new_ref, ctx.stamp)
+        changed.append(successor)
+    return Outcome(tuple(changed), card)
 
 
 def collect_physical_card(ctx: Context, c: m.CollectPhysicalCard) -> Outcome:

@@ -73,6 +73,16 @@ class PostgresCommandLogRecorder(PostgresApplicationRecorder, CommandLog):
             "INSERT INTO {0}.{1} VALUES (1, %s, %s, %s) ON CONFLICT (singleton) DO NOTHING"
         ).format(schema, identity)
         self.select_keys_statement = SQL("SELECT key_id, fingerprint FROM {0}.{1}").format(schema, keys)
+        marks = Identifier(f"{prefix}_store_marks")
+        self.sql_create_statements.append(
+            SQL("CREATE TABLE IF NOT EXISTS {0}.{1} (name text PRIMARY KEY, value text NOT NULL)").format(
+                schema, marks
+            )
+        )
+        self.select_mark_statement = SQL("SELECT value FROM {0}.{1} WHERE name=%s").format(schema, marks)
+        self.set_mark_statement = SQL(
+            "INSERT INTO {0}.{1} VALUES (%s, %s) ON CONFLICT (name) DO NOTHING"
+        ).format(schema, marks)
         clock, advance = Identifier(f"{prefix}_store_clock"), Identifier(f"{prefix}_advance_clock")
         self.sql_create_statements.extend(
             [
@@ -171,6 +181,16 @@ class PostgresCommandLogRecorder(PostgresApplicationRecorder, CommandLog):
         found = self.store_identity()
         assert found is not None
         return found
+
+    def store_mark(self, name: str) -> str | None:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self.select_mark_statement, (name,))
+            row = curs.fetchone()
+        return str(row["value"]) if row else None
+
+    def set_store_mark(self, name: str, value: str) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(self.set_mark_statement, (name, value))
 
     def recorded_keys(self) -> dict[int, str]:
         with self.datastore.transaction(commit=False) as curs:

@@ -59,6 +59,7 @@ class SQLiteCommandLogRecorder(SQLiteApplicationRecorder, CommandLog):
             "key_id INTEGER PRIMARY KEY, fingerprint TEXT NOT NULL, recorded_at TEXT NOT NULL)",
             "CREATE TABLE IF NOT EXISTS store_clock ("
             "singleton INTEGER PRIMARY KEY CHECK (singleton = 1), newest_us INTEGER NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS store_marks (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
         ]
 
     def newest_recorded_at(self) -> datetime | None:
@@ -82,6 +83,16 @@ class SQLiteCommandLogRecorder(SQLiteApplicationRecorder, CommandLog):
         found = self.store_identity()
         assert found is not None
         return found
+
+    def store_mark(self, name: str) -> str | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT value FROM store_marks WHERE name=?", (name,))
+            row = c.fetchone()
+        return str(row[0]) if row else None
+
+    def set_store_mark(self, name: str, value: str) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute("INSERT OR IGNORE INTO store_marks VALUES (?, ?)", (name, value))
 
     def recorded_keys(self) -> dict[int, str]:
         with self.datastore.transaction(commit=False) as c:

@@ -115,7 +115,13 @@ def test_story_from_application_to_expiry(tmp_path: Path) -> None:
     ).out
     assert applied["status"] == "applied"
     assert applied["duplicate"] is False
-    assert [e["type"] for e in applied["events"]] == ["Applied", "FeeAssessed"]
+    # The card's events, then the person's (R63: the application is filed under its person).
+    assert [e["type"] for e in applied["events"]] == [
+        "Applied",
+        "FeeAssessed",
+        "HolderOpened",
+        "ApplicationFiled",
+    ]
     assert NUMBER not in json.dumps(applied)
     # The first run made the holder key, readable by its owner only.
     assert stat.S_IMODE((tmp_path / KEY_FILE).stat().st_mode) == 0o600

@@ -223,9 +223,7 @@ def certificate_events(story: Story, result: Any) -> list[tuple[str, str, Any]]:
     """(kind, event, effective time) of the certificate events of a service result."""
     kinds = {c.id: c.kind for c in certificates_of(story.app, story.card)}
     return sorted(
-        (kinds[e.aggregate_id], e.type, e.effective_at)
-        for e in result.events
-        if e.aggregate_id != story.card.id
+        (kinds[e.aggregate_id], e.type, e.effective_at) for e in result.events if e.aggregate_id in kinds
     )
 
 

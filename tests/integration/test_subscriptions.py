@@ -466,7 +466,7 @@ def test_events_json_lines_have_the_documented_shape(data_dir: tuple[Path, CardL
             "data",
         }
         assert (e["type"], e["topic"]) in documented, e["type"]
-        assert e["aggregate"] in {"card", "certificate"}
+        assert e["aggregate"] in {"card", "certificate", "holder"}  # holder: the person (R62–R65)
     types = {e["type"] for e in everything}
     assert {"Applied", "Issued", "Suspended", "CertificatePutOnHold", "CertificateReleased", "Lost"} <= types
     assert {"CertificateRevoked", "AddressChanged"} & types

@@ -419,7 +419,7 @@ class CardMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.card is not None)
     @rule(
         step=STEP,
-        which=st.sampled_from(["cancel", "report_loss", "return", "invalidate", "supersede"]),
+        which=st.sampled_from(["cancel", "report_loss", "return", "invalidate", "replace"]),
         data=st.data(),
     )
     def end_card(self, step: Any, which: str, data: st.DataObject) -> None:
@@ -443,8 +443,8 @@ class CardMachine(RuleBasedStateMachine):
             gives_number = (reason == "my_number_changed") == consistent
             new_ref = holder_reference(my_number(data.draw(st.integers(1, 10**10))), KEY)
             self.attempt(card.invalidate, reason, stamp, new_holder_ref=new_ref if gives_number else None)
-        else:
-            self.attempt(card.supersede, uuid4(), stamp)
+        else:  # R62: a newer card of the person handed over
+            self.attempt(card.end_as_replaced, uuid4(), data.draw(st.booleans(), label="brought"), stamp)
 
     @precondition(lambda self: self.card is not None)
     @rule(step=STEP)

@@ -992,7 +992,7 @@ def reissue_story(story: Story, previous: Story, when: str, reason: str, **hando
     )
 
 
-def test_R47_new_card_handed_over_supersedes_the_old_card_and_revokes_its_certificates(
+def test_R47_R62_new_card_handed_over_returns_the_old_card_and_revokes_its_certificates(
     app: CardLifecycle, story: Story, clock: Clock
 ) -> None:
     old = all_four(story)
@@ -1000,10 +1000,14 @@ def test_R47_new_card_handed_over_supersedes_the_old_card_and_revokes_its_certif
 
     reissue_story(new, story, "2025-08-01T10:00", "card_defect", old_card_brought=True)
 
-    assert story.card.status == "superseded"
+    # R62 (was: superseded, R47): the old card is returned at the handover, reason replaced.
+    assert story.card.status == "returned"
+    assert story.card.ended is not None
+    assert (story.card.ended.rule, story.card.ended.reason) == ("R62", "replaced")
+    assert story.card.superseded_by == new.card.id
     for cert in old:
         if cert.kind in {"SIG", "AUTH"}:
-            assert_revoked(story, cert, "superseded", at("2025-08-01T10:00"), rule="R47")
+            assert_revoked(story, cert, "superseded", at("2025-08-01T10:00"), rule="R62")
         else:
             assert_revoked(story, cert, "superseded", at("2025-08-01T10:00"))
     assert sorted(c.kind for c in certificates_of(app, new.card)) == ["AUTH", "SIG"]

@@ -555,8 +555,21 @@ def _expired() -> Card:
 
 
 def _superseded() -> Card:
+    """A card ended by a newer card's handover before R62 (stored logs still hold ``Superseded``)."""
     card = active_card()
-    card.supersede(uuid4(), stamp("2025-01-06"))
+    card.trigger_event(ev.Superseded, **stamp("2025-01-06").event_fields(), by_card_id=uuid4())
+    return card
+
+
+def _returned_at_a_handover() -> Card:
+    card = active_card()
+    card.end_as_replaced(uuid4(), True, stamp("2025-01-06"))
+    return card
+
+
+def _not_brought_at_a_handover() -> Card:
+    card = active_card()
+    card.end_as_replaced(uuid4(), False, stamp("2025-01-06"))
     return card
 
 
@@ -569,6 +582,12 @@ TERMINAL_BUILDERS: dict[str, Callable[[], Card]] = {
     "expired": _expired,
     "superseded": _superseded,
 }
+
+REPLACED_BUILDERS: dict[str, Callable[[], Card]] = {
+    "returned": _returned_at_a_handover,
+    "abolished": _not_brought_at_a_handover,
+}
+"""R62: the status a card in use ends in when a newer card of the person is handed over."""
 
 WHEN = "2030-03-01T10:00"
 COMMANDS: dict[str, Callable[[Card], Any]] = {
@@ -599,7 +618,7 @@ COMMANDS: dict[str, Callable[[Card], Any]] = {
     "report_loss": lambda c: c.report_loss(True, False, HOLDER, stamp(WHEN)),
     "return_card": lambda c: c.return_card("voluntary", HOLDER, stamp(WHEN)),
     "invalidate": lambda c: c.invalidate("death", stamp(WHEN)),
-    "supersede": lambda c: c.supersede(uuid4(), stamp(WHEN)),
+    "end_as_replaced": lambda c: c.end_as_replaced(uuid4(), True, stamp(WHEN)),
     "record_expiry_notice_due": lambda c: c.record_expiry_notice_due(stamp(WHEN)),
     # certificates (R34, R42, R54): the check_* guards record nothing themselves, but the service's
     # certificate commands rely on them, so they too must refuse an ended card
@@ -694,6 +713,22 @@ def test_R31_terminal_state_refuses_every_command(state: str, command: str) -> N
     assert versions(card) == before
     assert card.status == state
     assert card.ended == ended
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+@pytest.mark.parametrize("state", sorted(REPLACED_BUILDERS))
+def test_R62_a_card_ended_at_a_newer_cards_handover_refuses_every_command(state: str, command: str) -> None:
+    card = REPLACED_BUILDERS[state]()
+    assert card.status == state
+    assert card.ended is not None and card.ended.rule == "R62"
+    assert card.ended.reason == ("replaced" if state == "returned" else "not_brought")
+    assert card.superseded_by is not None
+    before = versions(card)
+    with pytest.raises(TerminalState) as info:
+        COMMANDS[command](card)
+    assert info.value.rule == ("R50" if command == "lift_suspension" else "R62")
+    assert versions(card) == before
+    assert card.due_lapses(d("2040-01-01"), DEFAULT_POLICIES) == []
 
 
 @pytest.mark.parametrize("state", sorted(TERMINAL_BUILDERS))

@@ -593,7 +593,7 @@ def test_R07_R10_renewal_after_expiry_is_handed_over_free_with_free_certificates
     assert fees == [0, 0]
 
 
-def test_R07_no_fault_reissue_old_card_not_brought_is_charged_1000_at_handover(
+def test_R07_R62_no_fault_reissue_old_card_not_brought_is_charged_1000_and_the_old_card_handled_as_lost(
     app: CardLifecycle, story: Story, clock: Clock
 ) -> None:
     story.to_active()
@@ -611,7 +611,10 @@ def test_R07_no_fault_reissue_old_card_not_brought_is_charged_1000_at_handover(
     )
 
     assert assessed(new)[-1] == (1000, 800, 200, True, "old_card_not_brought", "R07", "handover")
-    assert story.card.status == "superseded"
+    # R62 (was: superseded): the old card, not brought to the handover, is handled as lost.
+    assert story.card.status == "abolished"
+    assert story.card.ended is not None
+    assert (story.card.ended.rule, story.card.ended.reason) == ("R62", "not_brought")
 
 
 def test_R07_no_fault_reissue_old_card_brought_is_free(
@@ -653,6 +656,8 @@ def test_R07_noto_loss_with_disaster_certificate_is_free_without_it_charged(
     story.run(m.ReportLoss, "2024-01-05T10:00", lost_at_home=True)
     free = reissue(app, clock, story, "2024-02-01", "disaster_noto_2024", disaster_certificate=True)
     assert [a[0] for a in assessed(free)] == [0]
+    # R63: one application in progress per person: the first is cancelled before the second.
+    free.run(m.CancelApplication, "2024-02-01T16:00")
     charged = reissue(app, clock, story, "2024-02-02", "disaster_noto_2024")
     assert [a[0] for a in assessed(charged)] == [1000]
 

@@ -201,9 +201,14 @@ class ApplicationVoided(CardEvent):
     TOPIC = "mynacard.Card.ApplicationVoided"
     reason: str
     rule: str
+    new_holder_ref: str | None = None
+    """R65: the reference of the applicant's new My Number when it changed (R31); absent from
+    events recorded before R65 (read as None)."""
 
     def apply_to(self, card: CardState) -> None:
         end(card, "voided", self.rule, self.effective_at, self.reason)
+        if self.new_holder_ref is not None:
+            card.successor_holder_ref = self.new_holder_ref
 
 
 class CardDestroyed(CardEvent):

@@ -21,9 +21,16 @@ class Lost(CardEvent):
     lost_at_home: bool
     police_report: bool
     filed_by: str
+    replaced_by: UUID | None = None
+    """R62: the new card handed over while this one was not brought: it is handled as lost.
+    Absent from events recorded before R62 (read as None)."""
 
     def apply_to(self, card: CardState) -> None:
-        end(card, "abolished", "R51", self.effective_at, "lost")
+        if self.replaced_by is None:
+            end(card, "abolished", "R51", self.effective_at, "lost")
+        else:
+            end(card, "abolished", "R62", self.effective_at, "not_brought")
+            card.superseded_by = self.replaced_by
 
 
 class Returned(CardEvent):
@@ -33,9 +40,14 @@ class Returned(CardEvent):
     reason: str
     filed_by: str
     handed_back_as_record: bool
+    replaced_by: UUID | None = None
+    """R62: the new card at whose handover this one was returned (reason ``replaced``). Absent
+    from events recorded before R62 (read as None)."""
 
     def apply_to(self, card: CardState) -> None:
-        end(card, "returned", "R52", self.effective_at, self.reason)
+        end(card, "returned", "R52" if self.replaced_by is None else "R62", self.effective_at, self.reason)
+        if self.replaced_by is not None:
+            card.superseded_by = self.replaced_by
 
 
 class Invalidated(CardEvent):
@@ -64,7 +76,9 @@ class Expired(CardEvent):
 
 
 class Superseded(CardEvent):
-    """A newer card of the same holder was handed over; this one ends (renewal, reissue)."""
+    """A newer card of the same holder was handed over; this one ended (renewal, reissue).
+    Recorded before R62; since R62 the old card is ``Returned`` (reason ``replaced``) or, when not
+    brought, ``Lost`` at the handover. Kept so that stored events still read."""
 
     TOPIC = "mynacard.Card.Superseded"
     by_card_id: UUID

@@ -56,14 +56,34 @@ class EndProcedures(Procedures):
             reason, new_holder_ref, residence_status=self.residence_status, stay_until=self.stay_until
         )
         if self.status in PRE_HANDOVER:
-            self._trigger(ev.ApplicationVoided, stamp, reason=reason, rule=rule)
+            self._trigger(
+                ev.ApplicationVoided, stamp, reason=reason, rule=rule, new_holder_ref=new_holder_ref
+            )
             return
         self._trigger(ev.Invalidated, stamp, reason=reason, rule=rule, new_holder_ref=new_holder_ref)
 
-    def supersede(self, by_card_id: UUID, stamp: Stamp) -> None:
-        """A new card of the same holder was handed over; this one ends (renewal or reissue)."""
-        self._require_live("R07", "superseding", stamp.on)
-        self._trigger(ev.Superseded, stamp, by_card_id=by_card_id)
+    def end_as_replaced(self, by_card_id: UUID, brought: bool, stamp: Stamp) -> None:
+        """R62: a new card of the same person was handed over; this one, still in use, ends at that
+        handover: returned (reason ``replaced``) when brought, handled as lost when not."""
+        self._require_live("R62", "ending a card replaced at a handover", stamp.on)
+        if brought:
+            self._trigger(
+                ev.Returned,
+                stamp,
+                reason="replaced",
+                filed_by="holder",
+                handed_back_as_record=False,
+                replaced_by=by_card_id,
+            )
+        else:
+            self._trigger(
+                ev.Lost,
+                stamp,
+                lost_at_home=False,
+                police_report=False,
+                filed_by="holder",
+                replaced_by=by_card_id,
+            )
 
     def collect_physical_card(self, reason: str, stamp: Stamp) -> None:
         """The plastic card of a card that has already ended is handed in (R32, R51)."""

@@ -76,6 +76,18 @@ def check_application(a: Application, on: date, previous: PreviousCard | None) -
         renews_expiring_on = check_renewal(previous, on)
     if a.kind == "reissue" and a.reissue_reason is None:
         raise UncoveredCase("R07", "a reissue states its reason (loss, damage, …)")
+    if (
+        a.kind == "reissue"
+        and a.reissue_reason == "loss"
+        and previous is not None
+        and previous.status != "abolished"
+    ):
+        raise RuleViolation(
+            "R63",
+            "a reissue for loss needs the loss of the previous card reported first "
+            f"(it is {previous.status})",
+            hint="record the loss (mynacard report-loss, 紛失・廃止届, R51), then apply for the reissue",
+        )
     return renews_expiring_on
 
 
