@@ -269,7 +269,11 @@ class HandOverCard(PinValues):
     notification_card_lost_at_home: bool = False
     police_report: bool = Field(False, description="a police 遺失届 was filed for the lost 通知カード (R17)")
     juki_card: Annotated[str, Choices(card_rules.JUKI_CARD_OUTCOMES, "R17")] = "not_held"
-    old_card_brought: bool | None = Field(None, description="renewal/reissue: the old card was brought (R07)")
+    old_card_brought: bool | None = Field(
+        None,
+        description="the person's card still in use was brought (R62: returned; not brought: handled as "
+        "lost). Unsaid means brought, except for a no-fault reissue, which must say it (R07 fee)",
+    )
     fee_paid_yen: int = Field(0, ge=0, description="fee collected at handover (R08)")
 
 

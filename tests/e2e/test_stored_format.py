@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.make_store_v1 import cli
+from tests.fixtures.make_store_v1 import cli, run
 from tests.helpers.backend import POSTGRES
+from tests.helpers.support import my_number
 
 pytestmark = pytest.mark.skipif(
     POSTGRES, reason="the stored fixture is a SQLite file: this test runs in the SQLite pass"
@@ -56,3 +57,47 @@ def test_validity_counts_revocations_and_verify_of_the_old_store(store: Path) ->
         EXPECTED["verify"]["cards"],
         EXPECTED["verify"]["certificates"],
     )
+
+
+def apply_args(seed: int) -> list[str]:
+    return [
+        "apply",
+        "--application-id",
+        f"{seed:023d}",
+        "--my-number",
+        my_number(seed),
+        "--date-of-birth",
+        "1980-10-10",
+        "--photo-taken-on",
+        "2026-11-01",
+    ]
+
+
+def test_R62_R65_an_old_store_files_its_cards_under_their_persons_once_then_the_person_rules_hold(
+    tmp_path: Path,
+) -> None:
+    """Stores written before R62–R65 keep working: reads and other writes as before; the commands
+    that need a person's whole standing are refused (exit 6, nothing written) until
+    ``migrate-holders`` ran; after it, R63 sees the old cards."""
+    for name in ("mynacard.sqlite", "cipher.keys"):
+        shutil.copy(FIXTURE / name, tmp_path / name)
+    counts = cli(tmp_path, "counts")
+    refused = run(tmp_path, *apply_args(7_000_001))
+    assert refused.returncode == 6, refused.stderr
+    assert "migrate-holders" in json.loads(refused.stderr)["error"]["message"]
+    assert cli(tmp_path, "counts") == counts
+
+    report = cli(tmp_path, "migrate-holders")
+    assert (report["persons"], report["cards"], report["already_filed"]) == (4, 4, 0)
+    assert report["by_type"] == {"EarlierCardsFiled": 4, "HolderOpened": 4}
+
+    # R63 now sees the person's card in use (7_000_001) and application in progress (7_000_004).
+    for seed in (7_000_001, 7_000_004):
+        done = run(tmp_path, *apply_args(seed))
+        assert done.returncode == 3, done.stderr
+        assert json.loads(done.stderr)["error"]["rule"] == "R63"
+    assert cli(tmp_path, *apply_args(7_000_099))["status"] == "applied"
+
+    # Idempotent: the 4 persons filed, and the one who applied since, are all filed already.
+    again = cli(tmp_path, "migrate-holders")
+    assert (again["persons"], again["already_filed"], again["events_recorded"]) == (5, 5, 0)

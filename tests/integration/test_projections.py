@@ -885,6 +885,27 @@ def test_R65_cards_of_a_person_incl_after_a_my_number_change(
     )
 
 
+def test_R65_an_application_voided_by_a_my_number_change_is_found_by_both_numbers(
+    app: CardLifecycle, clock: Clock, read: ReadSide
+) -> None:
+    """Formerly a known limitation: a change before the handover voided the application without
+    the new number's reference, so ``person NEW`` did not list it."""
+    number, new_number = my_number(8_500_011), my_number(8_500_012)
+    pending = Story(app, clock, my_number_=number)
+    pending.apply("2023-01-05T09:00", photo_taken_on="2023-01-01")
+    pending.run(m.InvalidateCard, "2023-01-10T10:00", reason="my_number_changed", new_my_number=new_number)
+    later = Story(app, clock, my_number_=new_number)
+    later.apply("2023-01-11T09:00", photo_taken_on="2023-01-01")
+    read.catch_up()
+    today = d("2023-02-01")
+    for asked in (number, new_number):
+        found = read.cards_of_holder(holder_reference(asked, KEY), today)
+        assert [(c.card_id, c.status) for c in found] == [
+            (str(pending.card.id), "voided"),
+            (str(later.card.id), "applied"),
+        ]
+
+
 def test_expiring_lists_cards_and_certificates_in_a_range(
     app: CardLifecycle, clock: Clock, read: ReadSide
 ) -> None:

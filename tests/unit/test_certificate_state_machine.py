@@ -49,6 +49,7 @@ from lifecycle.certificate import (
 )
 from lifecycle.decisions import DEFAULT_POLICIES
 from lifecycle.errors import RuleViolation
+from lifecycle.holder import standing_of
 from storage.memory import memory_env
 from tests.helpers.support import KEY, Clock, application_id, at, certificates_of
 
@@ -340,7 +341,6 @@ class CertificateMachine(RuleBasedStateMachine):
         if old.due_lapses(self.today, DEFAULT_POLICIES):
             self.run(m.RecordLapses, old_id)  # what the refusal's hint asks for
             old = self.app.get_card(old_id)
-        live = old.status in {"active", "suspended"}
         renewal = (
             renewal and old.expires_on is not None and self.today >= renewal_window_opens(old.expires_on)
         )
@@ -355,7 +355,8 @@ class CertificateMachine(RuleBasedStateMachine):
             "adult_ward": old.adult_ward,
         }
         if not renewal:
-            fields["reissue_reason"] = "card_defect" if live else "loss"
+            # R63: a reissue for loss only after the loss was reported (the card abolished).
+            fields["reissue_reason"] = "loss" if old.status == "abolished" else "card_defect"
         if not self.run(m.SubmitApplication, **fields):
             return
         self.others.append(app_id)
@@ -378,6 +379,41 @@ class CertificateMachine(RuleBasedStateMachine):
             event("a new card was handed over")
         else:
             self.run(m.CancelApplication, app_id)
+
+    @rule(adv=ADVANCE, with_previous=st.booleans())
+    def apply_again(self, adv: timedelta, with_previous: bool) -> None:
+        """Another application for the same person, whatever the state: R63 decides (refused
+        while an application is in progress, or a ``new`` one while a card is in use)."""
+        self.advance(adv)
+        old_id, old = self.card()
+        app_id = application_id()
+        fields: dict[str, Any] = {
+            "application_id": app_id,
+            "my_number": MY_NUMBER,
+            "date_of_birth": old.date_of_birth.isoformat(),
+            "photo_taken_on": self.today.isoformat(),
+            "adult_ward": old.adult_ward,
+        }
+        if with_previous:
+            fields.update(kind="reissue", reissue_reason="damage", previous_card=old_id)
+        if self.run(m.SubmitApplication, **fields):
+            self.others.append(app_id)
+            event("another application was accepted")
+
+    @precondition(lambda self: bool(self.others))
+    @rule(adv=ADVANCE)
+    def cancel_pending(self, adv: timedelta) -> None:
+        self.advance(adv)
+        self.run(m.CancelApplication, self.others[-1])
+
+    @invariant()
+    def one_card_in_use_and_one_application_in_progress_per_person(self) -> None:
+        """R62, R63: whatever happened, the person has at most one card in use and at most one
+        application in progress (judged as the rules judge them, at the current time)."""
+        ids = [self.app.get_card(a).id for a in [*self.cards, *self.others]]
+        standing = standing_of(ids, self.app.load_card, self.now, DEFAULT_POLICIES)
+        assert len(standing.in_use) <= 1, standing
+        assert len(standing.in_progress) <= 1, standing
 
     # ------------------------------------------------------------------ certificates
 
