@@ -70,7 +70,8 @@ class FilerModel(Model):
 
 
 def _document(value: Any) -> Any:
-    """``passport`` or ``passport:expires=2030-01-01:copy:shows=name_only:photo`` as well as a mapping."""
+    """``passport`` or ``passport:expires=2030-01-01:copy:shows=name_only:photo`` (and
+    ``issued=2015-06-01`` for a 運転経歴証明書) as well as a mapping."""
     if not isinstance(value, str):
         return value
     kind, *opts = [p.strip() for p in value.split(":")]
@@ -83,6 +84,8 @@ def _document(value: Any) -> Any:
             out["photo"] = True
         elif key in {"expires", "expires_on"}:
             out["expires_on"] = val
+        elif key in {"issued", "issued_on"}:
+            out["issued_on"] = val
         elif key == "shows":
             out["shows"] = val
         else:
@@ -98,6 +101,7 @@ class IdentityDocumentModel(Model):
     expires_on: InputDate | None = None
     shows: Literal["name_address", "name_dob", "name_only"] = "name_dob"
     photo: bool | None = None
+    issued_on: InputDate | None = None
 
     def to_domain(self) -> IdentityDocument:
         return IdentityDocument(
@@ -106,6 +110,7 @@ class IdentityDocumentModel(Model):
             expires_on=self.expires_on,
             shows=self.shows,
             photo=self.photo,
+            issued_on=self.issued_on,
         )
 
 
@@ -242,6 +247,11 @@ class ProduceCard(CardCommand):
 class SendPickupNotice(CardCommand):
     COMMAND = "send-notice"
     SUMMARY = "record that the pickup notice (交付通知書) was sent (R13)"
+
+
+class ResendPickupNotice(CardCommand):
+    COMMAND = "resend-notice"
+    SUMMARY = "send a lost pickup notice again (003 Q8; the R13 deadline does not move)"
 
 
 class SendPickupReminder(CardCommand):
@@ -434,6 +444,7 @@ CARD_COMMANDS: tuple[type[Command], ...] = (
     AcceptApplication,
     ProduceCard,
     SendPickupNotice,
+    ResendPickupNotice,
     SendPickupReminder,
     HandOverCard,
     CancelApplication,

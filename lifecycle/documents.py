@@ -29,6 +29,7 @@ CATALOGUE: dict[str, DocumentKind] = {
     k.name: k
     for k in (
         # List A: photo identification issued by a public body (R15).
+        DocumentKind("my_number_card", "A", True, "マイナンバーカード"),
         DocumentKind("driving_licence", "A", True, "運転免許証"),
         DocumentKind("driving_history_certificate", "A", True, "運転経歴証明書"),
         DocumentKind("passport", "A", True, "旅券"),
@@ -39,6 +40,8 @@ CATALOGUE: dict[str, DocumentKind] = {
         DocumentKind("rehabilitation_handbook", "A", True, "療育手帳"),
         DocumentKind("juki_card_with_photo", "A", True, "写真付き住民基本台帳カード"),
         DocumentKind("seafarer_pocket_ledger", "A", True, "船員手帳"),
+        DocumentKind("temporary_refuge_permit", "A", True, "一時庇護許可書"),
+        DocumentKind("provisional_stay_permit", "A", True, "仮滞在許可書"),
         # List B (R15).
         DocumentKind("health_insurance_card", "B", False, "健康保険証"),
         DocumentKind("qualification_certificate", "B", False, "資格確認書"),
@@ -46,6 +49,9 @@ CATALOGUE: dict[str, DocumentKind] = {
         DocumentKind("pension_certificate", "B", False, "年金証書"),
         DocumentKind("long_term_care_insurance_card", "B", False, "介護保険被保険者証"),
         DocumentKind("medical_recipient_certificate", "B", False, "医療受給者証"),
+        DocumentKind("mutual_aid_association_card", "B", False, "共済組合員証"),
+        DocumentKind("maternal_and_child_health_handbook", "B", False, "母子健康手帳"),
+        DocumentKind("public_assistance_certificate", "B", False, "生活保護受給者証"),
         DocumentKind("face_photo_certificate", "B", True, "個人番号カード顔写真証明書"),
         # R15: a second B item may be a company or student ID, or a clinic card, showing
         # name + address or name + DOB.
@@ -57,6 +63,11 @@ CATALOGUE: dict[str, DocumentKind] = {
 }
 
 
+ISSUED_FROM: dict[str, date] = {"driving_history_certificate": date(2012, 4, 1)}
+"""Kinds that count only when issued on or after a day (000, 002: 運転経歴証明書, 交付年月日が平成24年4月1日
+以降のものに限る): the document's issue date must be given."""
+
+
 @dataclass(frozen=True, slots=True)
 class IdentityDocument:
     """One document shown at the counter."""
@@ -66,6 +77,8 @@ class IdentityDocument:
     expires_on: date | None = None
     shows: Shows = "name_dob"
     photo: bool | None = None
+    issued_on: date | None = None
+    """When the document was issued (needed for a 運転経歴証明書, ``ISSUED_FROM``)."""
 
     @property
     def catalogue_entry(self) -> DocumentKind:
@@ -94,6 +107,13 @@ class IdentityDocument:
             return f"{self.kind}: expired on {self.expires_on.isoformat()}"
         if self.shows == "name_only":
             return f"{self.kind}: a document showing only the name does not count"
+        first_day = ISSUED_FROM.get(self.kind)
+        if first_day is not None and (self.issued_on is None or self.issued_on < first_day):
+            issued = self.issued_on.isoformat() if self.issued_on else "not given"
+            return (
+                f"{self.kind}: counts only if issued on or after {first_day.isoformat()} "
+                f"(平成24年4月1日; issued: {issued})"
+            )
         return None
 
 

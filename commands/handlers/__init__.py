@@ -32,6 +32,7 @@ HANDLERS: Mapping[type[m.Command], Handler] = {
     m.AcceptApplication: card.accept_application,
     m.ProduceCard: card.produce_card,
     m.SendPickupNotice: card.send_pickup_notice,
+    m.ResendPickupNotice: card.resend_pickup_notice,
     m.SendPickupReminder: card.send_pickup_reminder,
     m.HandOverCard: card.hand_over_card,
     m.CancelApplication: card.cancel_application,

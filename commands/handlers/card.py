@@ -111,6 +111,12 @@ def send_pickup_notice(ctx: Context, c: m.SendPickupNotice) -> Outcome:
     return _only(card)
 
 
+def resend_pickup_notice(ctx: Context, c: m.ResendPickupNotice) -> Outcome:
+    card = ctx.card(c.card)
+    card.resend_pickup_notice(ctx.stamp)
+    return _only(card)
+
+
 def send_pickup_reminder(ctx: Context, c: m.SendPickupReminder) -> Outcome:
     card = ctx.card(c.card)
     card.send_pickup_reminder(ctx.stamp)

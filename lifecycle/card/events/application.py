@@ -145,6 +145,13 @@ class PickupNoticeSent(CardEvent):
         card.pickup_notice_sent_on = self.sent_on
 
 
+class PickupNoticeResent(CardEvent):
+    """交付通知書再発行: a lost pickup notice was sent again (003 Q8); the R13 deadline stays."""
+
+    TOPIC = "mynacard.Card.PickupNoticeResent"
+    sent_on: date
+
+
 class PickupReminderSent(CardEvent):
     """督促: a reminder to collect the card was sent (R13, D11)."""
 

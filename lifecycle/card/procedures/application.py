@@ -84,6 +84,13 @@ class ApplicationProcedures(Procedures):
         rules.handover.check_pickup_notice(self.status, self.issue_date, self.pickup_notice_sent_on, stamp.on)
         self._trigger(ev.PickupNoticeSent, stamp, sent_on=stamp.on)
 
+    def resend_pickup_notice(self, stamp: Stamp) -> None:
+        """交付通知書の再発行 (003 Q8): the holder lost the notice; it is sent again by ordinary mail
+        (not forwarded), after identity questions on the phone. The R13 deadline does not move."""
+        self._refuse_if_ended("sending the pickup notice again")
+        rules.handover.check_pickup_notice_reissue(self.status, self.pickup_notice_sent_on, stamp.on)
+        self._trigger(ev.PickupNoticeResent, stamp, sent_on=stamp.on)
+
     def send_pickup_reminder(self, stamp: Stamp) -> None:
         """督促: a reminder moves the R13 lapse to 3 months after it, if later (D11)."""
         self._refuse_if_ended("a pickup reminder")

@@ -33,6 +33,17 @@ def check_pickup_notice(status: str, issue_date: date | None, sent_on: date | No
         raise RuleViolation("R13", "the pickup notice cannot precede the issue date")
 
 
+def check_pickup_notice_reissue(status: str, notice_sent_on: date | None, on: date) -> None:
+    """A lost pickup notice is sent again (003 Q8): only a card waiting for collection, after its
+    notice; the R13 deadline stays the first notice's (a reminder is what moves it, D11)."""
+    if status != "produced" or notice_sent_on is None:
+        raise RuleViolation(
+            "R13", "only a pickup notice already sent for a card waiting for collection is sent again"
+        )
+    if on < notice_sent_on:
+        raise RuleViolation("R13", "the notice cannot be sent again before it was first sent")
+
+
 def check_pickup_reminder(status: str, notice_sent_on: date | None, on: date) -> None:
     """督促 (R13, D11): a reminder follows the pickup notice."""
     if status != "produced" or notice_sent_on is None:
