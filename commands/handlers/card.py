@@ -111,6 +111,24 @@ def send_pickup_notice(ctx: Context, c: m.SendPickupNotice) -> Outcome:
     return _only(card)
 
 
+def mail_card(ctx: Context, c: m.MailCard) -> Outcome:
+    card = ctx.card(c.card)
+    card.mail_card(c.face_details_current, ctx.stamp)
+    return _only(card)
+
+
+def record_arrival_notice(ctx: Context, c: m.RecordArrivalNotice) -> Outcome:
+    card = ctx.card(c.card)
+    card.record_arrival_notice(ctx.stamp)
+    return _only(card)
+
+
+def record_mail_returned(ctx: Context, c: m.RecordMailReturned) -> Outcome:
+    card = ctx.card(c.card)
+    card.record_mail_returned(ctx.stamp)
+    return _only(card)
+
+
 def resend_pickup_notice(ctx: Context, c: m.ResendPickupNotice) -> Outcome:
     card = ctx.card(c.card)
     card.resend_pickup_notice(ctx.stamp)

@@ -21,6 +21,13 @@ from lifecycle.card.vocabulary import Ending, PendingInquiry
 class CardState:
     """What is known of one card; changed only by its events' ``apply_to``."""
 
+    # Added after cards were first stored: class-level defaults, so a card folded from a read
+    # model's snapshot written before these existed reads them as "never happened".
+    mailed_on: date | None = None
+    """When the card was mailed to the holder (R03; 000, 002), if it was."""
+    mail_returned: bool = False
+    """The mailed card came back to the city undelivered (返戻): counter pickup from then on."""
+
     def __init__(self) -> None:
         self.application_id = ""
         self.kind = "new"

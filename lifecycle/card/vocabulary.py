@@ -38,7 +38,13 @@ TERMINAL: frozenset[str] = frozenset(
 )
 
 APPLICATION_KINDS = ("new", "renewal", "reissue")
-APPLICATION_CHANNELS = ("web", "smartphone", "photo_booth", "mail", "counter")
+APPLICATION_CHANNELS = ("web", "smartphone", "photo_booth", "mail", "counter", "assisted", "outreach")
+"""``assisted``: 申請補助サービス, a tablet at the ward office with staff (002); ``outreach``:
+出張申請, staff applying on site (002)."""
+IN_PERSON_CHANNELS = ("counter", "assisted", "outreach")
+"""Channels where the applicant attends in person (R03, R15 apply)."""
+MAIL_SERVICES = {"counter": "本人限定受取郵便(特例型)", "assisted": "簡易書留", "outreach": "簡易書留"}
+"""The channels whose card is mailed to the holder, and by which postal service (R03; 000, 002)."""
 HANDOVER_METHODS = ("counter", "mail")
 PROXY_REASONS = (
     "illness_or_disability",

@@ -145,6 +145,36 @@ class PickupNoticeSent(CardEvent):
         card.pickup_notice_sent_on = self.sent_on
 
 
+class CardMailed(CardEvent):
+    """郵送交付: the produced card was mailed to the holder's registered address (R03; 000:
+    本人限定受取郵便(特例型) for a counter application, 002: 簡易書留 for 申請補助 and 出張申請)."""
+
+    TOPIC = "mynacard.Card.CardMailed"
+    mailed_on: date
+    service: str
+
+    def apply_to(self, card: CardState) -> None:
+        card.mailed_on = self.mailed_on
+
+
+class ArrivalNoticeLeft(CardEvent):
+    """到着通知: the post office left the holder a notice that the card is waiting there (000)."""
+
+    TOPIC = "mynacard.Card.ArrivalNoticeLeft"
+    left_on: date
+
+
+class MailReturned(CardEvent):
+    """返戻: the mailed card came back to the city undelivered; it is handed over at the counter
+    from now on (002)."""
+
+    TOPIC = "mynacard.Card.MailReturned"
+    returned_on: date
+
+    def apply_to(self, card: CardState) -> None:
+        card.mail_returned = True
+
+
 class PickupNoticeResent(CardEvent):
     """交付通知書再発行: a lost pickup notice was sent again (003 Q8); the R13 deadline stays."""
 

@@ -13,8 +13,9 @@ from typing import Literal
 from lifecycle.card import events as ev
 from lifecycle.card import lapses, rules
 from lifecycle.card.procedures.base import Procedures
-from lifecycle.card.vocabulary import Handover
+from lifecycle.card.vocabulary import MAIL_SERVICES, Handover
 from lifecycle.decisions import Policies
+from lifecycle.errors import RuleViolation
 from lifecycle.fees import Fee
 from lifecycle.filers import Filer
 from lifecycle.stamp import Stamp
@@ -84,6 +85,37 @@ class ApplicationProcedures(Procedures):
         rules.handover.check_pickup_notice(self.status, self.issue_date, self.pickup_notice_sent_on, stamp.on)
         self._trigger(ev.PickupNoticeSent, stamp, sent_on=stamp.on)
 
+    def mail_card(self, face_details_current: bool, stamp: Stamp) -> None:
+        """郵送交付 (R03; 000, 002): a first card applied for in person is mailed to the holder,
+        unless the counter is required (see ``rules.handover.check_mail_delivery``)."""
+        self._refuse_if_ended("mailing the card")
+        rules.handover.check_mail_delivery(
+            self.status,
+            self.channel,
+            self.kind,
+            self.mail_returned,
+            face_details_current=face_details_current,
+        )
+        if self.mailed_on is not None:
+            raise RuleViolation("R03", f"the card was already mailed on {self.mailed_on.isoformat()}")
+        self._trigger(ev.CardMailed, stamp, mailed_on=stamp.on, service=MAIL_SERVICES[self.channel])
+
+    def record_arrival_notice(self, stamp: Stamp) -> None:
+        """到着通知 (000): the post office left the holder an arrival notice."""
+        self._refuse_if_ended("an arrival notice")
+        self._require_in_the_mail("an arrival notice")
+        self._trigger(ev.ArrivalNoticeLeft, stamp, left_on=stamp.on)
+
+    def record_mail_returned(self, stamp: Stamp) -> None:
+        """返戻 (002): the mailed card came back undelivered; from now on, counter pickup."""
+        self._refuse_if_ended("a returned mailing")
+        self._require_in_the_mail("a returned mailing")
+        self._trigger(ev.MailReturned, stamp, returned_on=stamp.on)
+
+    def _require_in_the_mail(self, procedure: str) -> None:
+        if self.status != "produced" or self.mailed_on is None or self.mail_returned:
+            raise RuleViolation("R03", f"{procedure} follows the mailing of a card not yet delivered")
+
     def resend_pickup_notice(self, stamp: Stamp) -> None:
         """交付通知書の再発行 (003 Q8): the holder lost the notice; it is sent again by ordinary mail
         (not forwarded), after identity questions on the phone. The R13 deadline does not move."""
@@ -109,6 +141,8 @@ class ApplicationProcedures(Procedures):
         rules.handover.check_recipient(
             h, self.channel, on, holder_age=self.age_on(on), holder_adult_ward=self.adult_ward
         )
+        if h.method == "mail":
+            rules.handover.check_mail_delivery(self.status, self.channel, self.kind, self.mail_returned)
         rules.handover.check_notification_documents(h, self.kind)
         plan, withheld = self._certificate_plan(on)
         self._check_pins(plan, h.pins, h.pins_set_by, on)

@@ -14,6 +14,7 @@ from lifecycle.calendar import add_months, age_on, renewal_window_opens
 from lifecycle.card.vocabulary import (
     APPLICATION_CHANNELS,
     APPLICATION_KINDS,
+    IN_PERSON_CHANNELS,
     LIVE,
     PHOTO_MAX_AGE_MONTHS,
     PRE_HANDOVER,
@@ -51,7 +52,7 @@ def check_application(a: Application, on: date, previous: PreviousCard | None) -
             f"application (on or after {add_months(on, -PHOTO_MAX_AGE_MONTHS).isoformat()})",
             hint="take a new photo (4.5×3.5 cm, front-facing, no hat, plain background)",
         )
-    if a.channel == "counter":
+    if a.channel in IN_PERSON_CHANNELS:
         _check_counter_attendance(a, on)
     if a.face_recognition_card and a.wants_signature_certificate:
         raise RuleViolation(
@@ -95,7 +96,9 @@ def _check_counter_attendance(a: Application, on: date) -> None:
     """R03: at a counter application the applicant attends, with the legal representative for
     an under-15 or an adult ward (R18); R15: identity documents."""
     if not a.applicant_present:
-        raise RuleViolation("R03", "at a counter application the applicant must attend")
+        raise RuleViolation(
+            "R03", "at an in-person application (counter, assisted, outreach) the applicant must attend"
+        )
     under_15 = age_on(a.date_of_birth, on) < 15
     if (under_15 or a.adult_ward) and not a.legal_representative_present:
         raise RuleViolation(

@@ -13,6 +13,7 @@ from datetime import date
 from lifecycle.card.vocabulary import (
     HANDOVER_METHODS,
     JUKI_CARD_OUTCOMES,
+    MAIL_SERVICES,
     NOTIFICATION_CARD_OUTCOMES,
     PROXY_REASONS,
     Handover,
@@ -80,14 +81,44 @@ def check_recipient(h: Handover, channel: str, on: date, *, holder_age: int, hol
     if h.method not in HANDOVER_METHODS:
         raise UncoveredCase("R14", f"unknown handover method {h.method!r}")
     if h.method == "mail":
-        if channel != "counter":
-            raise RuleViolation("R03", "only a card applied for at the counter is mailed (本人限定受取郵便)")
+        if channel not in MAIL_SERVICES:
+            raise RuleViolation(
+                "R03",
+                "only a card applied for in person (counter, assisted, outreach) is mailed",
+                hint="hand it over at the counter",
+            )
         if h.recipient != "holder":
             raise RuleViolation("R03", "本人限定受取郵便 is delivered to the holder only")
     elif h.recipient == "holder":
         check_identity_documents(h.identity_documents, on)
     else:
         check_proxy(h, on, holder_age=holder_age, holder_adult_ward=holder_adult_ward)
+
+
+def check_mail_delivery(
+    status: str, channel: str, kind: str, mail_returned: bool, *, face_details_current: bool = True
+) -> None:
+    """Mail delivery (R03; 000, 002): a produced card applied for in person is mailed, unless the
+    counter is required: a card that is not a first card (a renewal, a reissue after a loss, …), a
+    card whose face no longer matches the resident record (a move or a family-register change
+    after the application), or a card that came back to the city undelivered (返戻)."""
+    if status != "produced":
+        raise RuleViolation("R03", f"only a produced card waiting for its holder is mailed (status {status})")
+    counter = "hand the card over at the counter (send the pickup notice)"
+    if channel not in MAIL_SERVICES:
+        raise RuleViolation(
+            "R03", f"a card applied for by {channel} is collected at the counter", hint=counter
+        )
+    if kind != "new":
+        raise RuleViolation("R03", f"a {kind} card is handed over at the counter, not mailed", hint=counter)
+    if mail_returned:
+        raise RuleViolation("R03", "the card came back to the city undelivered (返戻)", hint=counter)
+    if not face_details_current:
+        raise RuleViolation(
+            "R03",
+            "the card's face no longer matches the resident record (a move or a register change)",
+            hint=counter,
+        )
 
 
 def check_proxy(h: Handover, on: date, *, holder_age: int, holder_adult_ward: bool) -> None:
