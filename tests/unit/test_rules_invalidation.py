@@ -596,6 +596,10 @@ COMMANDS: dict[str, Callable[[Card], Any]] = {
     "produce": lambda c: c.produce(stamp(WHEN), DEFAULT_POLICIES),
     "send_pickup_notice": lambda c: c.send_pickup_notice(stamp(WHEN)),
     "send_pickup_reminder": lambda c: c.send_pickup_reminder(stamp(WHEN)),
+    "resend_pickup_notice": lambda c: c.resend_pickup_notice(stamp(WHEN)),
+    "mail_card": lambda c: c.mail_card(True, stamp(WHEN)),
+    "record_arrival_notice": lambda c: c.record_arrival_notice(stamp(WHEN)),
+    "record_mail_returned": lambda c: c.record_mail_returned(stamp(WHEN)),
     "hand_over": lambda c: c.hand_over(
         Handover(identity_documents=(DRIVING_LICENCE,), notification_card="collected", pins=ALL_PINS),
         stamp(WHEN),
