@@ -249,32 +249,6 @@ class SendPickupNotice(CardCommand):
     SUMMARY = "record that the pickup notice (交付通知書) was sent (R13)"
 
 
-class MailCard(CardCommand):
-    COMMAND = "mail-card"
-    SUMMARY = "mail a first card applied for in person to the holder (R03; 本人限定受取郵便 or 簡易書留)"
-
-    face_details_current: bool = Field(
-        True,
-        description="the card's face still matches the resident record (no move or register change since "
-        "applying); if not, the card is handed over at the counter",
-    )
-
-
-class RecordArrivalNotice(CardCommand):
-    COMMAND = "arrival-notice"
-    SUMMARY = "record the post office's arrival notice for a mailed card (到着通知)"
-
-
-class RecordMailReturned(CardCommand):
-    COMMAND = "mail-returned"
-    SUMMARY = "record a mailed card returned to the city undelivered (返戻): counter pickup from now on"
-
-
-class ResendPickupNotice(CardCommand):
-    COMMAND = "resend-notice"
-    SUMMARY = "send a lost pickup notice again (003 Q8; the R13 deadline does not move)"
-
-
 class SendPickupReminder(CardCommand):
     COMMAND = "send-reminder"
     SUMMARY = "record a reminder to collect the card (R13, D11)"
@@ -465,11 +439,7 @@ CARD_COMMANDS: tuple[type[Command], ...] = (
     AcceptApplication,
     ProduceCard,
     SendPickupNotice,
-    ResendPickupNotice,
     SendPickupReminder,
-    MailCard,
-    RecordArrivalNotice,
-    RecordMailReturned,
     HandOverCard,
     CancelApplication,
     PayFee,

@@ -59,8 +59,18 @@ class Policies:
     """D11: an uncollected card lapses this many months after the pickup notice (R13) ..."""
     uncollected_months_after_reminder: int = 3
     """D11: ... or this many months after a reminder, whichever is later."""
+    counter_closed_new_year: bool = False
+    """R59 (municipal): the counter is closed over the New Year holidays (12-29 to 01-03)."""
+    counter_closed_day_after_third_saturday: bool = False
+    """R59 (municipal, Niigata 002): the counter is closed on the day after the 3rd Saturday."""
+    pickup_reservation_days_ahead: int = 30
+    """R59 (municipal, Niigata 002): a pickup is reserved at most this many days ahead."""
+    pickup_reservation_same_day: bool = False
+    """R59 (municipal, Niigata 002): whether a pickup may be reserved for the same day."""
 
     def __post_init__(self) -> None:
+        if not 0 <= self.pickup_reservation_days_ahead <= 366:
+            raise ValueError("R59: pickup_reservation_days_ahead is a whole number of days from 0 to 366")
         for months in (self.uncollected_months_after_notice, self.uncollected_months_after_reminder):
             if not MIN_UNCOLLECTED_MONTHS <= months <= MAX_UNCOLLECTED_MONTHS:
                 raise ValueError(

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from commands import certificate_models as cm
 from commands import models as m
+from commands import pickup_models as pm
 from commands.application import CommandResult
 from commands.config import Settings
 from commands.errors import InputError
@@ -45,7 +46,7 @@ def _writer() -> argparse.ArgumentParser:
 
 def add_write_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     writer = _writer()
-    models: tuple[type[m.Command], ...] = (*m.CARD_COMMANDS, *cm.CERTIFICATE_COMMANDS)
+    models: tuple[type[m.Command], ...] = (*m.CARD_COMMANDS, *pm.PICKUP_COMMANDS, *cm.CERTIFICATE_COMMANDS)
     for model in models:
         p = sub.add_parser(
             model.COMMAND, parents=[common, writer], help=model.SUMMARY, description=f"{model.SUMMARY}."

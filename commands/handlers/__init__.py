@@ -23,6 +23,7 @@ from collections.abc import Mapping
 
 from commands import certificate_models as cm
 from commands import models as m
+from commands import pickup_models as pm
 from commands.handlers import card, certificates, person
 from commands.handlers.context import CardSource, Context, Handler, Outcome, resolve_card_ref
 
@@ -32,10 +33,11 @@ HANDLERS: Mapping[type[m.Command], Handler] = {
     m.AcceptApplication: card.accept_application,
     m.ProduceCard: card.produce_card,
     m.SendPickupNotice: card.send_pickup_notice,
-    m.ResendPickupNotice: card.resend_pickup_notice,
-    m.MailCard: card.mail_card,
-    m.RecordArrivalNotice: card.record_arrival_notice,
-    m.RecordMailReturned: card.record_mail_returned,
+    pm.ResendPickupNotice: card.resend_pickup_notice,
+    pm.ReservePickup: card.reserve_pickup,
+    pm.MailCard: card.mail_card,
+    pm.RecordArrivalNotice: card.record_arrival_notice,
+    pm.RecordMailReturned: card.record_mail_returned,
     m.SendPickupReminder: card.send_pickup_reminder,
     m.HandOverCard: card.hand_over_card,
     m.CancelApplication: card.cancel_application,

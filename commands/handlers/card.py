@@ -17,6 +17,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from commands import models as m
+from commands import pickup_models as pm
 from commands.consequences import CardCertificates
 from commands.errors import InputError
 from commands.handlers.context import Context, Outcome
@@ -111,25 +112,31 @@ def send_pickup_notice(ctx: Context, c: m.SendPickupNotice) -> Outcome:
     return _only(card)
 
 
-def mail_card(ctx: Context, c: m.MailCard) -> Outcome:
+def reserve_pickup(ctx: Context, c: pm.ReservePickup) -> Outcome:
+    card = ctx.card(c.card)
+    card.reserve_pickup(c.reserved_for, c.office, ctx.stamp, ctx.policies)
+    return _only(card)
+
+
+def mail_card(ctx: Context, c: pm.MailCard) -> Outcome:
     card = ctx.card(c.card)
     card.mail_card(c.face_details_current, ctx.stamp)
     return _only(card)
 
 
-def record_arrival_notice(ctx: Context, c: m.RecordArrivalNotice) -> Outcome:
+def record_arrival_notice(ctx: Context, c: pm.RecordArrivalNotice) -> Outcome:
     card = ctx.card(c.card)
     card.record_arrival_notice(ctx.stamp)
     return _only(card)
 
 
-def record_mail_returned(ctx: Context, c: m.RecordMailReturned) -> Outcome:
+def record_mail_returned(ctx: Context, c: pm.RecordMailReturned) -> Outcome:
     card = ctx.card(c.card)
     card.record_mail_returned(ctx.stamp)
     return _only(card)
 
 
-def resend_pickup_notice(ctx: Context, c: m.ResendPickupNotice) -> Outcome:
+def resend_pickup_notice(ctx: Context, c: pm.ResendPickupNotice) -> Outcome:
     card = ctx.card(c.card)
     card.resend_pickup_notice(ctx.stamp)
     return _only(card)

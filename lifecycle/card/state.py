@@ -27,6 +27,10 @@ class CardState:
     """When the card was mailed to the holder (R03; 000, 002), if it was."""
     mail_returned: bool = False
     """The mailed card came back to the city undelivered (返戻): counter pickup from then on."""
+    pickup_reserved_for: date | None = None
+    """The day the holder booked to collect the card (予約, R59), if booked."""
+    pickup_office: str | None = None
+    """The office the pickup was booked at, if given."""
 
     def __init__(self) -> None:
         self.application_id = ""

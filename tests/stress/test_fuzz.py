@@ -49,6 +49,7 @@ from pydantic.fields import FieldInfo
 
 from commands import certificate_models as cm
 from commands import models as m
+from commands import pickup_models as pm
 from commands.application import CardLifecycle, CommandResult
 from commands.dates import format_wareki
 from commands.errors import CommandIdReused, ConcurrencyConflict, InputError, NotFound
@@ -60,7 +61,7 @@ from mynacard.bootstrap import open_write_side
 from tests.helpers import harness
 from tests.helpers.backend import BACKEND, database_url
 
-MODELS: tuple[type[m.Command], ...] = (*m.CARD_COMMANDS, *cm.CERTIFICATE_COMMANDS)
+MODELS: tuple[type[m.Command], ...] = (*m.CARD_COMMANDS, *pm.PICKUP_COMMANDS, *cm.CERTIFICATE_COMMANDS)
 MIN_PAYLOADS = 10_000
 BATCH = 4
 """Payloads per hypothesis example (the engine's own cost per example is larger than a payload's)."""

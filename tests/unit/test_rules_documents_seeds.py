@@ -9,6 +9,7 @@ from datetime import date
 import pytest
 
 from commands import models as m
+from commands import pickup_models as pm
 from lifecycle.decisions import DEFAULT_POLICIES
 from lifecycle.documents import CATALOGUE, IdentityDocument, check_identity_documents
 from lifecycle.errors import RuleViolation
@@ -79,12 +80,12 @@ def test_R13_a_lost_pickup_notice_is_sent_again_without_moving_the_deadline(stor
     story.run(m.AcceptApplication, "2025-01-20T09:00")
     story.run(m.ProduceCard, "2025-02-01T09:00")
     with pytest.raises(RuleViolation) as info:  # nothing to send again yet
-        story.run(m.ResendPickupNotice, "2025-02-02T09:00")
+        story.run(pm.ResendPickupNotice, "2025-02-02T09:00")
     assert info.value.rule == "R13"
     story.run(m.SendPickupNotice, "2025-02-03T09:00")
     last_day = story.card.uncollected_lapse_day(DEFAULT_POLICIES)
 
-    result = story.run(m.ResendPickupNotice, "2025-03-01T09:00")
+    result = story.run(pm.ResendPickupNotice, "2025-03-01T09:00")
 
     assert [e.type for e in result.events] == ["PickupNoticeResent"]
     assert story.card.uncollected_lapse_day(DEFAULT_POLICIES) == last_day

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from commands import models as m
+from commands import pickup_models as pm
 from commands.application import CardLifecycle
 from lifecycle.errors import RuleViolation
 from tests.helpers.support import PIN_VALUES_BY_KIND, Clock, Story, at, my_number
@@ -48,11 +49,11 @@ def test_R03_a_first_card_applied_for_in_person_is_mailed_and_delivered(
     story: Story, channel: str, service: str
 ) -> None:
     produced(story, channel)
-    mailed = story.run(m.MailCard, "2025-05-02T09:00")
+    mailed = story.run(pm.MailCard, "2025-05-02T09:00")
     assert [e.type for e in mailed.events] == ["CardMailed"]
     event = list(story.app.events.get(story.card.id))[-1]
     assert (event.service, event.mailed_on.isoformat()) == (service, "2025-05-02")
-    story.run(m.RecordArrivalNotice, "2025-05-03T15:00")
+    story.run(pm.RecordArrivalNotice, "2025-05-03T15:00")
     deliver(story, "2025-05-05T10:00")
     assert story.card.status == "active"
     assert "Issued" in story.event_types()
@@ -77,13 +78,13 @@ def test_R03_a_card_applied_for_online_is_not_mailed(story: Story) -> None:
     story.apply("2025-04-01T09:00", photo_taken_on="2025-03-20")
     story.run(m.AcceptApplication, "2025-04-10T09:00")
     story.run(m.ProduceCard, "2025-05-01T09:00")
-    error = refused(story, "R03", m.MailCard, "2025-05-02T09:00")
+    error = refused(story, "R03", pm.MailCard, "2025-05-02T09:00")
     assert "counter" in (error.hint or "")
 
 
 def test_R03_a_card_whose_face_no_longer_matches_the_resident_record_is_not_mailed(story: Story) -> None:
     produced(story, "assisted")
-    refused(story, "R03", m.MailCard, "2025-05-02T09:00", face_details_current=False)
+    refused(story, "R03", pm.MailCard, "2025-05-02T09:00", face_details_current=False)
 
 
 def test_R03_a_renewal_is_handed_over_at_the_counter_not_mailed(app: CardLifecycle, clock: Clock) -> None:
@@ -101,16 +102,16 @@ def test_R03_a_renewal_is_handed_over_at_the_counter_not_mailed(app: CardLifecyc
     )
     renewal.run(m.AcceptApplication, "2029-08-10T09:00")
     renewal.run(m.ProduceCard, "2029-09-01T09:00")
-    error = refused(renewal, "R03", m.MailCard, "2029-09-02T09:00")
+    error = refused(renewal, "R03", pm.MailCard, "2029-09-02T09:00")
     assert "renewal" in error.message
 
 
 def test_R03_a_card_returned_undelivered_goes_to_counter_pickup(story: Story) -> None:
     produced(story, "assisted")
-    story.run(m.MailCard, "2025-05-02T09:00")
-    story.run(m.RecordMailReturned, "2025-05-20T09:00")
+    story.run(pm.MailCard, "2025-05-02T09:00")
+    story.run(pm.RecordMailReturned, "2025-05-20T09:00")
     assert story.card.mail_returned
-    refused(story, "R03", m.MailCard, "2025-05-21T09:00")
+    refused(story, "R03", pm.MailCard, "2025-05-21T09:00")
     with pytest.raises(RuleViolation) as info:
         deliver(story, "2025-05-21T10:00")
     assert info.value.rule == "R03"
@@ -129,5 +130,5 @@ def test_R03_a_card_returned_undelivered_goes_to_counter_pickup(story: Story) ->
 
 def test_R03_an_arrival_notice_or_a_return_follows_a_mailing(story: Story) -> None:
     produced(story, "counter")
-    refused(story, "R03", m.RecordArrivalNotice, "2025-05-02T09:00")
-    refused(story, "R03", m.RecordMailReturned, "2025-05-02T09:00")
+    refused(story, "R03", pm.RecordArrivalNotice, "2025-05-02T09:00")
+    refused(story, "R03", pm.RecordMailReturned, "2025-05-02T09:00")

@@ -38,6 +38,7 @@ from lifecycle.card.events.application import (
     PickupNoticeResent,
     PickupNoticeSent,
     PickupReminderSent,
+    PickupReserved,
     Produced,
     ProxyHandoverNotified,
 )
@@ -98,6 +99,7 @@ ALL_CARD_EVENTS: tuple[type[Any], ...] = (
     Accepted,
     Produced,
     PickupNoticeSent,
+    PickupReserved,
     CardMailed,
     ArrivalNoticeLeft,
     MailReturned,
@@ -189,6 +191,7 @@ __all__ = [
     "PickupNoticeResent",
     "PickupNoticeSent",
     "PickupReminderSent",
+    "PickupReserved",
     "PinChanged",
     "PinCounterReset",
     "PinFailed",

@@ -145,6 +145,18 @@ class PickupNoticeSent(CardEvent):
         card.pickup_notice_sent_on = self.sent_on
 
 
+class PickupReserved(CardEvent):
+    """予約: the holder booked a day (and office) to collect the card (R59, municipal rules)."""
+
+    TOPIC = "mynacard.Card.PickupReserved"
+    reserved_for: date
+    office: str | None
+
+    def apply_to(self, card: CardState) -> None:
+        card.pickup_reserved_for = self.reserved_for
+        card.pickup_office = self.office
+
+
 class CardMailed(CardEvent):
     """郵送交付: the produced card was mailed to the holder's registered address (R03; 000:
     本人限定受取郵便(特例型) for a counter application, 002: 簡易書留 for 申請補助 and 出張申請)."""

@@ -8,12 +8,14 @@ rules, lapses, state, vocabulary, procedures.base); never the aggregate.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Literal
 
 from lifecycle.card import events as ev
 from lifecycle.card import lapses, rules
 from lifecycle.card.procedures.base import Procedures
 from lifecycle.card.vocabulary import MAIL_SERVICES, Handover
+from lifecycle.counter_calendar import check_counter_open, check_reservation
 from lifecycle.decisions import Policies
 from lifecycle.errors import RuleViolation
 from lifecycle.fees import Fee
@@ -85,6 +87,17 @@ class ApplicationProcedures(Procedures):
         rules.handover.check_pickup_notice(self.status, self.issue_date, self.pickup_notice_sent_on, stamp.on)
         self._trigger(ev.PickupNoticeSent, stamp, sent_on=stamp.on)
 
+    def reserve_pickup(
+        self, reserved_for: date, office: str | None, stamp: Stamp, policies: Policies
+    ) -> None:
+        """予約 (R59, municipal rules): the holder books the day to collect a produced card at the
+        counter, within the booking window, not on a closed day. Booking again replaces it."""
+        self._refuse_if_ended("a pickup reservation")
+        if self.status != "produced":
+            raise RuleViolation("R59", f"only a produced card is booked for pickup (status {self.status})")
+        check_reservation(stamp.on, reserved_for, policies)
+        self._trigger(ev.PickupReserved, stamp, reserved_for=reserved_for, office=office)
+
     def mail_card(self, face_details_current: bool, stamp: Stamp) -> None:
         """郵送交付 (R03; 000, 002): a first card applied for in person is mailed to the holder,
         unless the counter is required (see ``rules.handover.check_mail_delivery``)."""
@@ -143,6 +156,8 @@ class ApplicationProcedures(Procedures):
         )
         if h.method == "mail":
             rules.handover.check_mail_delivery(self.status, self.channel, self.kind, self.mail_returned)
+        else:
+            check_counter_open(on, policies, "handover")
         rules.handover.check_notification_documents(h, self.kind)
         plan, withheld = self._certificate_plan(on)
         self._check_pins(plan, h.pins, h.pins_set_by, on)
