@@ -598,6 +598,7 @@ COMMANDS: dict[str, Callable[[Card], Any]] = {
     "send_pickup_reminder": lambda c: c.send_pickup_reminder(stamp(WHEN)),
     "resend_pickup_notice": lambda c: c.resend_pickup_notice(stamp(WHEN)),
     "mail_card": lambda c: c.mail_card(True, stamp(WHEN)),
+    "reserve_pickup": lambda c: c.reserve_pickup(d("2030-03-05"), None, stamp(WHEN), DEFAULT_POLICIES),
     "record_arrival_notice": lambda c: c.record_arrival_notice(stamp(WHEN)),
     "record_mail_returned": lambda c: c.record_mail_returned(stamp(WHEN)),
     "hand_over": lambda c: c.hand_over(
