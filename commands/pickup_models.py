@@ -1,12 +1,15 @@
-"""Command models of the way a produced card reaches its holder (spec R03, R13, R59; seeds 000,
-002, 003): the pickup notice sent again, a pickup reservation, and mail delivery with its steps.
+"""Command models of what reaches the holder (spec R03, R13, R44, R59; seeds 000, 002, 003): the
+pickup notice sent again, a pickup reservation, mail delivery with its steps, and the expiry
+notices mailed or returned undelivered.
 """
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import Field
 
-from commands.fields import InputDate
+from commands.fields import Choices, InputDate
 from commands.models import CardCommand
 
 
@@ -44,10 +47,29 @@ class ResendPickupNotice(CardCommand):
     SUMMARY = "send a lost pickup notice again (003 Q8; the R13 deadline does not move)"
 
 
+NoticeSubject = Annotated[str, Choices(("card", "SIG", "AUTH"), "R44")]
+
+
+class RecordExpiryNoticeSent(CardCommand):
+    COMMAND = "notice-sent"
+    SUMMARY = "record that J-LIS mailed the expiry notice of the card or its SIG/AUTH (有効期限通知書, R44)"
+
+    subject: NoticeSubject = Field("card", description="card, SIG or AUTH")
+
+
+class RecordExpiryNoticeUndelivered(CardCommand):
+    COMMAND = "notice-undelivered"
+    SUMMARY = "record an expiry notice that came back undelivered (R44; 003 Q10)"
+
+    subject: NoticeSubject = Field("card", description="card, SIG or AUTH")
+
+
 PICKUP_COMMANDS: tuple[type[CardCommand], ...] = (
     ResendPickupNotice,
     ReservePickup,
     MailCard,
     RecordArrivalNotice,
     RecordMailReturned,
+    RecordExpiryNoticeSent,
+    RecordExpiryNoticeUndelivered,
 )

@@ -38,6 +38,14 @@ class CardReport:
         return {**self.card.as_dict(), "certificates": [c.as_dict() for c in self.certificates]}
 
 
+def notice_may_not_arrive(moved_in_on: date | None, expires_on: date | None) -> bool:
+    """003 Q10: a holder who moved in about 4–5 months before the expiry (or later) may get no
+    expiry notice: J-LIS mails it, not forwarded, to the address it had then."""
+    if moved_in_on is None or expires_on is None:
+        return False
+    return moved_in_on >= expires_on - relativedelta(months=5)
+
+
 class UpstreamApp:
     """The log the read side follows: its name, its recorder and a mapper that reads it.
     ``close`` releases the recorder's connections when the read side opened them itself
@@ -154,17 +162,23 @@ class ReadSide:
     def expiring(self, first: date, last: date) -> dict[str, list[dict[str, Any]]]:
         """The renewal-notice list (R44): live cards and certificates whose expiry falls in
         [first, last]; ``notice`` is false where no notice is sent (a stay-based expiry)."""
-        cards = [
-            {
-                "card_id": str(r.card_id),
-                "application_id": r.application_id,
-                "holder_ref": r.holder_ref,
-                "status": r.status,
-                "expires_on": r.expires_on.isoformat() if r.expires_on else None,
-                "notice": r.notice_expires_on is not None,
-            }
-            for r in self.lifecycle.view.cards_expiring(first, last)
-        ]
+        cards = []
+        for r in self.lifecycle.view.cards_expiring(first, last):
+            card = self.lifecycle.card(r)
+            key = f"card:{r.expires_on.isoformat()}" if r.expires_on else ""
+            cards.append(
+                {
+                    "card_id": str(r.card_id),
+                    "application_id": r.application_id,
+                    "holder_ref": r.holder_ref,
+                    "status": r.status,
+                    "expires_on": r.expires_on.isoformat() if r.expires_on else None,
+                    "notice": r.notice_expires_on is not None,
+                    "notice_sent": key in card.expiry_notices_sent,
+                    "notice_undelivered": key in card.expiry_notices_undelivered,
+                    "notice_may_not_arrive": notice_may_not_arrive(card.moved_in_on, r.expires_on),
+                }
+            )
         certificates = [
             {
                 "serial": r.serial,

@@ -36,6 +36,8 @@ HANDLERS: Mapping[type[m.Command], Handler] = {
     pm.ResendPickupNotice: card.resend_pickup_notice,
     pm.ReservePickup: card.reserve_pickup,
     pm.MailCard: card.mail_card,
+    pm.RecordExpiryNoticeSent: card.record_expiry_notice_sent,
+    pm.RecordExpiryNoticeUndelivered: card.record_expiry_notice_undelivered,
     pm.RecordArrivalNotice: card.record_arrival_notice,
     pm.RecordMailReturned: card.record_mail_returned,
     m.SendPickupReminder: card.send_pickup_reminder,

@@ -12,6 +12,7 @@ May import: ``commands.models``, ``commands.errors``, ``commands.consequences``,
 
 from __future__ import annotations
 
+from datetime import date
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -115,6 +116,33 @@ def send_pickup_notice(ctx: Context, c: m.SendPickupNotice) -> Outcome:
 def reserve_pickup(ctx: Context, c: pm.ReservePickup) -> Outcome:
     card = ctx.card(c.card)
     card.reserve_pickup(c.reserved_for, c.office, ctx.stamp, ctx.policies)
+    return _only(card)
+
+
+def _notice_expiry(ctx: Context, card: Card, subject: str) -> date:
+    """The expiry a notice of ``subject`` is about: the card's, or its live SIG's or AUTH's."""
+    if subject == "card":
+        expires_on = card.expires_on
+    else:
+        live = CardCertificates(card, ctx.source).live(subject)
+        expires_on = live.expires_on if live else None
+    if expires_on is None:
+        raise InputError.single("subject", f"the card has no {subject} with an expiry to give notice of")
+    return expires_on
+
+
+def record_expiry_notice_sent(ctx: Context, c: pm.RecordExpiryNoticeSent) -> Outcome:
+    card = ctx.card(c.card)
+    card.record_expiry_notice_sent(c.subject, _notice_expiry(ctx, card, c.subject), ctx.stamp)
+    return _only(card)
+
+
+def record_expiry_notice_undelivered(ctx: Context, c: pm.RecordExpiryNoticeUndelivered) -> Outcome:
+    card = ctx.card(c.card)
+    sent = [k for k in card.expiry_notices_sent if k.startswith(f"{c.subject}:")]
+    if not sent:
+        raise InputError.single("subject", f"no expiry notice of the {c.subject} was recorded as mailed")
+    card.record_expiry_notice_undelivered(c.subject, date.fromisoformat(sent[-1].split(":", 1)[1]), ctx.stamp)
     return _only(card)
 
 

@@ -31,6 +31,12 @@ class CardState:
     """The day the holder booked to collect the card (予約, R59), if booked."""
     pickup_office: str | None = None
     """The office the pickup was booked at, if given."""
+    moved_in_on: date | None = None
+    """The day of the last move-in (転入) recorded on the card (003 Q10: a notice may not arrive)."""
+    expiry_notices_sent: tuple[str, ...] = ()
+    """R44: ``subject:expires_on`` of the expiry notices J-LIS actually mailed."""
+    expiry_notices_undelivered: tuple[str, ...] = ()
+    """R44: ``subject:expires_on`` of the expiry notices that came back undelivered."""
 
     def __init__(self) -> None:
         self.application_id = ""

@@ -625,6 +625,10 @@ COMMANDS: dict[str, Callable[[Card], Any]] = {
     "invalidate": lambda c: c.invalidate("death", stamp(WHEN)),
     "end_as_replaced": lambda c: c.end_as_replaced(uuid4(), True, stamp(WHEN)),
     "record_expiry_notice_due": lambda c: c.record_expiry_notice_due(stamp(WHEN)),
+    "record_expiry_notice_sent": lambda c: c.record_expiry_notice_sent("card", d("2030-04-01"), stamp(WHEN)),
+    "record_expiry_notice_undelivered": lambda c: c.record_expiry_notice_undelivered(
+        "card", d("2030-04-01"), stamp(WHEN)
+    ),
     # certificates (R34, R42, R54): the check_* guards record nothing themselves, but the service's
     # certificate commands rely on them, so they too must refuse an ended card
     "check_certificate_request": lambda c: c.check_certificate_request(

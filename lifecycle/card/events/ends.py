@@ -99,6 +99,35 @@ class PhysicalCardCollected(CardEvent):
         card.physically_collected = True
 
 
+class ExpiryNoticeSent(CardEvent):
+    """有効期限通知書発送: J-LIS mailed the expiry notice of the card or of its SIG/AUTH (R44; 003
+    Q10: by ordinary mail, not forwarded, about 3 months before the expiry)."""
+
+    TOPIC = "mynacard.Card.ExpiryNoticeSent"
+    subject: str
+    expires_on: date
+
+    def apply_to(self, card: CardState) -> None:
+        card.expiry_notices_sent = (
+            *card.expiry_notices_sent,
+            f"{self.subject}:{self.expires_on.isoformat()}",
+        )
+
+
+class ExpiryNoticeUndelivered(CardEvent):
+    """The expiry notice came back undelivered (R44; e.g. the holder moved, 003 Q10)."""
+
+    TOPIC = "mynacard.Card.ExpiryNoticeUndelivered"
+    subject: str
+    expires_on: date
+
+    def apply_to(self, card: CardState) -> None:
+        card.expiry_notices_undelivered = (
+            *card.expiry_notices_undelivered,
+            f"{self.subject}:{self.expires_on.isoformat()}",
+        )
+
+
 class ExpiryNoticeDue(CardEvent):
     """有効期限通知書: the expiry notice of the card or of one of its certificates is due, from
     the day its 3-month renewal window opens (R44, R25, R38; informational, for the mailing)."""

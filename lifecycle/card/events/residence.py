@@ -38,6 +38,7 @@ class MoveInFiled(CardEvent):
     in_time: bool
 
     def apply_to(self, card: CardState) -> None:
+        card.moved_in_on = self.moved_in_on
         card.awaiting_move_in_since = None
         card.overseas_move_out_on = None
         card.overseas_continued_use_for = None

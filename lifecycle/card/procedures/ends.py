@@ -105,6 +105,23 @@ class EndProcedures(Procedures):
         for subject, expires_on in lapses.due_expiry_notices(self, until, certificate_expiries):
             self._trigger(ev.ExpiryNoticeDue, stamp, subject=subject, expires_on=expires_on)
 
+    def record_expiry_notice_sent(self, subject: str, expires_on: date, stamp: Stamp) -> None:
+        """R44: J-LIS mailed the expiry notice of ``subject`` (card, SIG or AUTH) expiring on
+        ``expires_on``: from a month before the renewal window opens, once per expiry."""
+        self._require_live("R44", "an expiry notice", stamp.on)
+        key = f"{subject}:{expires_on.isoformat()}"
+        rules.ends.check_expiry_notice_sent(stamp.on, expires_on, key in self.expiry_notices_sent)
+        self._trigger(ev.ExpiryNoticeSent, stamp, subject=subject, expires_on=expires_on)
+
+    def record_expiry_notice_undelivered(self, subject: str, expires_on: date, stamp: Stamp) -> None:
+        """R44: the notice of ``subject`` came back undelivered."""
+        self._refuse_if_ended("an undelivered expiry notice")
+        key = f"{subject}:{expires_on.isoformat()}"
+        rules.ends.check_expiry_notice_undelivered(
+            key in self.expiry_notices_sent, key in self.expiry_notices_undelivered
+        )
+        self._trigger(ev.ExpiryNoticeUndelivered, stamp, subject=subject, expires_on=expires_on)
+
     def record_expiry_notice_due(self, stamp: Stamp) -> None:
         """R44: the card's 有効期限通知書 is due about three months before expiry."""
         self._require_live("R44", "an expiry notice")

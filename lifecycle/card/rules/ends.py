@@ -8,8 +8,9 @@ May import: the standard library, ``lifecycle`` leaf modules (errors, validity) 
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
+from lifecycle.calendar import renewal_window_opens
 from lifecycle.card.vocabulary import INVALIDATION_REASONS, PRE_HANDOVER, RETURN_REASONS, Ending
 from lifecycle.errors import RuleViolation, UncoveredCase
 from lifecycle.validity import stay_cap
@@ -52,6 +53,26 @@ def invalidation_rule(
     if (reason == "my_number_changed") != (new_holder_ref is not None):
         raise RuleViolation("R31", "a My Number change (and only it) gives the new My Number")
     return rule
+
+
+def check_expiry_notice_sent(on: date, expires_on: date, already_sent: bool) -> None:
+    """R44: an expiry notice is mailed about 3 months before the expiry, once per expiry."""
+    first = renewal_window_opens(expires_on) - timedelta(days=31)
+    if not first <= on <= expires_on:
+        raise RuleViolation(
+            "R44",
+            f"the notice of an expiry on {expires_on.isoformat()} is mailed from {first.isoformat()} "
+            "(about 3 months before) until the expiry",
+        )
+    if already_sent:
+        raise RuleViolation("R44", f"the notice of the expiry on {expires_on.isoformat()} was already mailed")
+
+
+def check_expiry_notice_undelivered(sent: bool, already_undelivered: bool) -> None:
+    if not sent:
+        raise RuleViolation("R44", "only a notice that was mailed comes back undelivered")
+    if already_undelivered:
+        raise RuleViolation("R44", "this notice was already recorded as undelivered")
 
 
 def check_physical_collection(ended: Ending | None, physically_collected: bool) -> None:
