@@ -12,7 +12,8 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_core import PydanticCustomError
 
 from commands.fields import Choices
-from commands.models import CardCommand, FilerModel, PinValues
+from commands.models import CardCommand, PinValues
+from commands.parts import FilerModel
 from lifecycle.certificate_rules import CARD_KINDS
 from lifecycle.errors import RuleViolation
 from lifecycle.pins import PIN_CHANGE_CHANNELS, PIN_KINDS, PIN_RESET_CHANNELS, check_pin_format

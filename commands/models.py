@@ -7,115 +7,24 @@ subcommand, HTTP route, idempotency record).
 
 from __future__ import annotations
 
-import unicodedata
 from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID, uuid4
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     SecretStr,
-    field_validator,
+    field_serializer,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
 from commands.fields import ApplicationId, CardRef, Choices, InputDate, InputDateTime, MyNumber
+from commands.parts import Document, FilerModel, LegalRepresentativeModel, Model
 from lifecycle import card as card_rules
-from lifecycle.documents import CATALOGUE, IdentityDocument
 from lifecycle.errors import RuleViolation
 from lifecycle.fees import REISSUE_REASONS
-from lifecycle.filers import FILER_ROLES, Filer
 from lifecycle.pins import check_pin_format
-
-
-class Model(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, str_strip_whitespace=True, hide_input_in_errors=True
-    )
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_control_characters(cls, value: Any) -> Any:
-        """Text with a control character inside (NUL, escape, a line break) is refused: PostgreSQL
-        cannot store NUL, and none of it belongs in an id, a name of a clerk or a choice."""
-        texts = value if isinstance(value, list | tuple) else [value]
-        for text in texts:
-            if isinstance(text, str) and any(unicodedata.category(ch) == "Cc" for ch in text.strip()):
-                raise PydanticCustomError(
-                    "control_character", "contains a control character (NUL, escape, line break…)"
-                )
-        return value
-
-
-class FilerModel(Model):
-    """Who files the procedure and which papers they bring (R12, R18, R51–R53)."""
-
-    role: Annotated[str, Choices(FILER_ROLES, "R18")] = Field(
-        "holder", description="holder, household_member, legal_representative or agent"
-    )
-    same_household: bool = Field(False, description="registered in the holder's household (同一世帯)")
-    letter_of_delegation: bool = Field(False, description="an agent's 委任状")
-    family_register_copy: bool = Field(False, description="戸籍謄本 (legal representative, R18)")
-    registry_certificate: bool = Field(False, description="登記事項証明書 (guardian, R18)")
-    parent_child_on_resident_record: bool = Field(
-        False, description="parent–child relation on the resident record (R18 waiver)"
-    )
-    domicile_in_municipality: bool = Field(False, description="本籍 in this municipality (R18 waiver)")
-
-    def to_domain(self) -> Filer:
-        return Filer(**self.model_dump())
-
-
-def _document(value: Any) -> Any:
-    """``passport`` or ``passport:expires=2030-01-01:copy:shows=name_only:photo`` (and
-    ``issued=2015-06-01`` for a 運転経歴証明書) as well as a mapping."""
-    if not isinstance(value, str):
-        return value
-    kind, *opts = [p.strip() for p in value.split(":")]
-    out: dict[str, Any] = {"kind": kind}
-    for opt in opts:
-        key, _, val = opt.partition("=")
-        if key == "copy":
-            out["original"] = False
-        elif key == "photo":
-            out["photo"] = True
-        elif key in {"expires", "expires_on"}:
-            out["expires_on"] = val
-        elif key in {"issued", "issued_on"}:
-            out["issued_on"] = val
-        elif key == "shows":
-            out["shows"] = val
-        else:
-            out[key] = val
-    return out
-
-
-class IdentityDocumentModel(Model):
-    """An identity document shown at the counter (R15, R16). Only the kind and dates are kept."""
-
-    kind: Annotated[str, Choices(tuple(CATALOGUE), "R15")]
-    original: bool = True
-    expires_on: InputDate | None = None
-    shows: Literal["name_address", "name_dob", "name_only"] = "name_dob"
-    photo: bool | None = None
-    issued_on: InputDate | None = None
-
-    def to_domain(self) -> IdentityDocument:
-        return IdentityDocument(
-            kind=self.kind,
-            original=self.original,
-            expires_on=self.expires_on,
-            shows=self.shows,
-            photo=self.photo,
-            issued_on=self.issued_on,
-        )
-
-
-Document = Annotated[IdentityDocumentModel, BeforeValidator(_document)]
-
 
 SECRET_FIELDS = frozenset(
     {"my_number", "new_my_number", "sig_pin", "auth_pin", "juki_pin", "card_details_pin", "new_pin"}
@@ -225,8 +134,15 @@ class SubmitApplication(Command):
         None, description="last change of name/address/sex/DOB/stay limit (R02)"
     )
     applicant_present: bool = Field(False, description="counter: the applicant attends (R03)")
-    legal_representative_present: bool = Field(False, description="counter: the 法定代理人 attends (R03)")
-    legal_representative: FilerModel | None = None
+    legal_representative_present: bool = Field(
+        False,
+        description="counter: the 法定代理人 (parent or guardian) attends, as an under-15 or an adult "
+        "ward needs (R03); their papers: --legal-representative-… (R18)",
+    )
+    legal_representative: LegalRepresentativeModel | None = Field(
+        None,
+        description="counter: the 法定代理人 who attends, and the papers proving their authority (R18)",
+    )
     identity_documents: list[Document] = Field(
         default_factory=list, description="counter: documents shown (R15), e.g. driving_licence"
     )
@@ -268,10 +184,15 @@ class HandOverCard(PinValues):
     proxy_identity_documents: list[Document] = Field(
         default_factory=list, description="proxy's documents (R16)"
     )
-    notification_card: Annotated[str, Choices(card_rules.NOTIFICATION_CARD_OUTCOMES, "R17")] = Field(
-        "not_applicable", description="通知カード: collected, lost, number_letter_returned (first card)"
+    notification_card: Annotated[str | None, Choices(card_rules.NOTIFICATION_CARD_OUTCOMES, "R17")] = Field(
+        None,
+        description="what became of the 通知カード (R17): required at a first card's handover "
+        "(collected; lost; number_letter_returned: a 個人番号通知書 shown and handed back); "
+        "left out for a renewal or reissue, it is not_applicable",
     )
-    notification_card_lost_at_home: bool = False
+    notification_card_lost_at_home: bool = Field(
+        False, description="the 通知カード was lost at home: no police report needed (R17)"
+    )
     police_report: bool = Field(False, description="a police 遺失届 was filed for the lost 通知カード (R17)")
     juki_card: Annotated[str, Choices(card_rules.JUKI_CARD_OUTCOMES, "R17")] = "not_held"
     old_card_brought: bool | None = Field(
@@ -280,6 +201,13 @@ class HandOverCard(PinValues):
         "lost). Unsaid means brought, except for a no-fault reissue, which must say it (R07 fee)",
     )
     fee_paid_yen: int = Field(0, ge=0, description="fee collected at handover (R08)")
+
+    @field_serializer("notification_card")
+    def _left_out_is_not_applicable(self, value: str | None) -> str:
+        """Left out and ``not_applicable`` record the same handover (a renewal's or a reissue's; a
+        first card's is refused either way), so they keep one idempotency digest: a retry of a
+        handover recorded when the option defaulted to ``not_applicable`` is still the same command."""
+        return value or "not_applicable"
 
 
 class CancelApplication(CardCommand):

@@ -5,22 +5,28 @@ Every date is a calendar date in Japan Standard Time (D13). Nothing here reads a
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Literal
-from zoneinfo import ZoneInfo
 
 import jpholiday
 from dateutil.relativedelta import relativedelta
 
-JST = ZoneInfo("Asia/Tokyo")
-"""D13: every date and time is Asia/Tokyo."""
+JST_OFFSET = timedelta(hours=9)
+JST = timezone(JST_OFFSET, "JST")
+"""D13: every date and time is Japan Standard Time, UTC+09:00 (日本標準時), as a fixed offset.
+
+Not ``ZoneInfo("Asia/Tokyo")``: its history gives local mean time (+09:18:59) before 1888 and
+summer time (+10:00) in 1948–1951, so a date of those years would start at another offset than
+every other. Stored times carry their offset ("+09:00") and read back as the same instants."""
 
 Feb29Birthday = Literal["feb28", "mar1"]
 
 
 def to_jst(moment: datetime) -> datetime:
-    """The same instant, expressed in JST. Naive datetimes are read as JST (D13)."""
-    if moment.tzinfo is None:
+    """The same instant, expressed in JST. Naive datetimes are read as JST (D13). A time already
+    at +09:00 (one read back from the store) only takes the JST zone: no conversion through UTC,
+    which does not exist before 0001-01-01T09:00 JST."""
+    if moment.tzinfo is None or moment.utcoffset() == JST_OFFSET:
         return moment.replace(tzinfo=JST)
     return moment.astimezone(JST)
 

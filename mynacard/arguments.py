@@ -1,7 +1,8 @@
 """Command-line options made from the command models, so the CLI never restates a field.
 
 - ``card`` is positional; booleans are ``--x/--no-x``; lists repeat (``--identity-document``);
-- a nested model (``filed_by``) becomes ``--filed-by ROLE`` plus ``--filed-by-<flag>``;
+- a nested model (``filed_by``) becomes ``--filed-by ROLE`` plus ``--filed-by-<flag>`` (only the
+  flags when the role cannot be chosen: ``--legal-representative-<flag>``);
 - closed choices are listed in the help; values are checked by the model, so a refusal names
   its field and rule exactly as it would over HTTP.
 """
@@ -16,6 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
 
 from commands.fields import Choices
 
@@ -53,12 +55,26 @@ def _choices(info: FieldInfo, annotation: Any) -> tuple[str, ...] | None:
     return None
 
 
+def shown_default(info: FieldInfo) -> str | None:
+    """The default worth printing in the help, or None: a required field, a default made by a
+    factory (``PydanticUndefined`` as ``info.default``), and unset/empty/false defaults show none."""
+    if info.is_required() or info.default_factory is not None:
+        return None
+    default = info.default
+    if default is PydanticUndefined or default is None or default is False or callable(default):
+        return None
+    if isinstance(default, list | tuple | dict | set | frozenset) and not default:
+        return None
+    return str(default)
+
+
 def _help(info: FieldInfo, choices: tuple[str, ...] | None) -> str:
     text = info.description or ""
     if choices:
         text = f"{text} [{', '.join(choices)}]".strip()
-    if not info.is_required() and info.default not in (None, [], False) and not callable(info.default):
-        text = f"{text} (default: {info.default})".strip()
+    default = shown_default(info)
+    if default is not None:
+        text = f"{text} (default: {default})".strip()
     return text or " "
 
 
@@ -107,11 +123,16 @@ def add_model_options(parser: argparse.ArgumentParser, model: type[BaseModel]) -
 
 
 def _add_nested(parser: argparse.ArgumentParser, name: str, model: type[BaseModel]) -> list[Option]:
+    """``--NAME ROLE`` and ``--NAME-<flag>``; a role with one possible value is no option."""
     options: list[Option] = []
+    role = model.model_fields.get("role")
+    fixed_role = role is not None and len(_choices(role, role.annotation) or ()) == 1
     for sub, info in model.model_fields.items():
         dest = f"f_{name}__{sub}"
         choices = _choices(info, info.annotation)
         if sub == "role":
+            if fixed_role:
+                continue
             parser.add_argument(
                 _flag(name), dest=dest, default=None, metavar="ROLE", help=_help(info, choices)
             )

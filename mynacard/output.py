@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from commands.dates import format_wareki
+from lifecycle.calendar import to_jst
 from projections.event_json import jsonable
 
 
@@ -30,7 +31,7 @@ def show(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S%z")
+        return to_jst(value).isoformat(sep=" ", timespec="seconds")  # 2025-04-01 10:15:30+09:00
     if isinstance(value, date):
         return f"{value.isoformat()} ({format_wareki(value)})"
     if isinstance(value, list | tuple):

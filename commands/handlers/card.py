@@ -4,7 +4,8 @@ aggregate that changed, to be saved together in one transaction.
 
 Besides domain calls a handler only resolves the command's references: a card that does not
 exist (``NotFound``), an application id already used or a previous card of another person
-(``InputError``), a lapse date in the future. It raises no ``RuleViolation`` of its own.
+(``InputError``), a lapse date in the future, a first card's handover that leaves out the
+通知カード (``InputError`` naming the field, R17). It raises no ``RuleViolation`` of its own.
 
 May import: ``commands.models``, ``commands.errors``, ``commands.consequences``,
 ``commands.handlers.context``, ``lifecycle``.
@@ -185,7 +186,7 @@ def hand_over_card(ctx: Context, c: m.HandOverCard) -> Outcome:
         proxy=c.proxy.to_domain() if c.proxy else None,
         identity_documents=tuple(d.to_domain() for d in c.identity_documents),
         proxy_identity_documents=tuple(d.to_domain() for d in c.proxy_identity_documents),
-        notification_card=c.notification_card,
+        notification_card=c.notification_card or _notification_card_left_out(card),
         notification_card_lost_at_home=c.notification_card_lost_at_home,
         police_report=c.police_report,
         juki_card=c.juki_card,
@@ -214,6 +215,21 @@ def hand_over_card(ctx: Context, c: m.HandOverCard) -> Outcome:
         changed.append(old)
     holder.take_into_use(card.id, replaced, c.old_card_brought, ctx.stamp)
     return Outcome((*changed, holder), card)
+
+
+def _notification_card_left_out(card: Card) -> str:
+    """R17: a first card's handover says what became of the 通知カード (the clerk must not be
+    able to forget it); a renewal or reissue has none to collect. A card that cannot be handed
+    over (not produced) is left to the card's own refusal."""
+    if card.kind == "new" and card.status == "produced":
+        raise InputError.single(
+            "notification_card",
+            "required at a first card's handover: what became of the 通知カード",
+            "R17",
+            hint="give --notification-card collected, lost (lost outside the home: with "
+            "--police-report) or number_letter_returned (a 個人番号通知書 shown and handed back)",
+        )
+    return "not_applicable"
 
 
 def _person_of_legacy_card(card: Card, ctx: Context) -> Holder:

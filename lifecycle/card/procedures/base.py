@@ -39,10 +39,12 @@ class Procedures(CardState):
     def _trigger(self, event_class: type[ev.CardEvent], stamp: Stamp, **fields: Any) -> None:
         self.trigger_event(event_class, **stamp.event_fields(), **fields)
 
-    def _refuse_if_ended(self, procedure: str, on: date | None = None, *, ignore: str = "") -> None:
+    def _refuse_if_ended(
+        self, procedure: str, on: date | None = None, *, ignore: str = "", hand_in: bool = False
+    ) -> None:
         """Refuse when the card has ended, or (given the effective date ``on``) when time has
         already ended it and nobody recorded the lapse yet: validity follows the stored dates."""
-        rules.status.refuse_if_ended(self.ended, procedure)
+        rules.status.refuse_if_ended(self.ended, procedure, hand_in=hand_in)
         if on is not None and self.status not in PRE_HANDOVER:
             rules.status.refuse_if_lapsed(lapses.live_lapses(self, on), procedure, ignore=ignore)
 

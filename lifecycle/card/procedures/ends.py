@@ -37,7 +37,7 @@ class EndProcedures(Procedures):
     def return_card(self, reason: str, filer: Filer, stamp: Stamp) -> None:
         """返納 (R52): voluntary at any time; a card returned for moving abroad is handed back
         marked as a record."""
-        self._refuse_if_ended("a return", stamp.on)
+        self._refuse_if_ended("a return", stamp.on, hand_in=True)
         rules.ends.check_return(self.status, reason)
         self._check_filer(filer, ANYONE_WITH_PAPERS, "R52", "a return", stamp.on)
         self._trigger(

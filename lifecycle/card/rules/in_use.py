@@ -2,8 +2,8 @@
 changes (券面記載事項変更, R53 with R41, R28, R30) and inquiry letters (照会書), the full
 additional-notes field (追記欄, R33).
 
-May import: the standard library, ``lifecycle`` leaf modules (errors, filers) and
-``lifecycle.card.vocabulary``.
+May import: the standard library, ``lifecycle`` leaf modules (errors, filers),
+``lifecycle.card.vocabulary`` and ``lifecycle.card.rules.status``.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 
+from lifecycle.card.rules.status import how_it_ended, what_next
 from lifecycle.card.vocabulary import (
     CARD_FACTS,
     FORMER_SURNAME_ACTIONS,
@@ -42,8 +43,8 @@ def check_lifting_suspension(
     if ended is not None:
         raise TerminalState(
             "R50",
-            f"the card was {ended.status}: a suspension cannot be lifted after that",
-            hint="apply for a reissue",
+            f"the card {how_it_ended(ended)}: a suspension cannot be lifted after that",
+            hint=what_next(ended),
         )
     if status != "suspended":
         raise RuleViolation("R50", f"the card is not suspended (status {status})")
