@@ -150,6 +150,8 @@ class Handover:
     pins: frozenset[str] = frozenset()
     """Which PINs were set at the counter (R54); never their values."""
     pins_set_by: str = "holder"
+    office: str | None = None
+    """The office that handed the card over (002/003), if given."""
 
 
 @dataclass(frozen=True, slots=True)

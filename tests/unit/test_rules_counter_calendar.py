@@ -89,3 +89,18 @@ def test_R59_a_pickup_is_reserved_within_the_window_not_the_same_day_nor_a_close
     assert (niigata.card.pickup_reserved_for, niigata.card.pickup_office) == (date(2025, 12, 10), "chuo")
     hand_over(niigata, "2025-12-10T10:00")
     assert niigata.card.status == "active"
+
+
+def test_R59_the_office_that_handed_the_card_over_is_recorded(story: Story) -> None:
+    produced(story)
+    needed = story.card.pins_needed_at_handover(at("2025-12-10T10:00").date())
+    story.run(
+        m.HandOverCard,
+        "2025-12-10T10:00",
+        identity_documents=["driving_licence"],
+        notification_card="collected",
+        office="kita-ward",
+        **{f"{k}_pin": v for k, v in PIN_VALUES_BY_KIND.items() if k in needed},
+    )
+    issued = next(e for e in story.app.events.get(story.card.id) if type(e).__name__ == "Issued")
+    assert issued.office == "kita-ward"

@@ -220,6 +220,8 @@ class Issued(CardEvent):
     old_card_brought: bool | None
     certificates: list[str]
     """The certificates issued with the card, in issue order (R34; AUTH before SIG, R36)."""
+    office: str | None = None
+    """The office that handed the card over, if given (absent before it was recorded)."""
 
     def apply_to(self, card: CardState) -> None:
         card.handed_over_on = self.handed_over_on

@@ -189,6 +189,7 @@ class ApplicationProcedures(Procedures):
             juki_card="collected" if self.juki_card_collected else h.juki_card,
             old_card_brought=h.old_card_brought,
             certificates=list(plan),
+            office=h.office,
         )
         if (
             h.recipient == "proxy"
