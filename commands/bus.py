@@ -14,8 +14,9 @@
    is retried up to ``max_attempts`` times; a store that refuses writes for good (disk full,
    read only) is ``StoreUnwritable`` at once.
 
-Idempotency: the same command id sent again answers the first result (``duplicate``); sent
-again with a different payload it is ``CommandIdReused``.
+Idempotency: the same command id sent again answers the first result (``duplicate``; the
+command log keeps its summary, the fee and card ends come from the events as the command left
+them, ``commands.results``); sent again with a different payload it is ``CommandIdReused``.
 
 The bus holds no state of its own: it reads everything from its ``WriteStore`` at each call
 (the application, ``commands.application.CardLifecycle``, which constructs its bus), so a
@@ -23,21 +24,21 @@ setting changed on the application (``max_attempts``, ``clock``) applies to the 
 
 May import: ``commands.handlers``, ``commands.cache``, ``commands.consequences``,
 ``commands.command_log``, ``commands.models``, ``commands.errors``, ``commands.config``,
-``commands.idempotency``, ``lifecycle``. Never ``commands.application`` (it imports the bus).
+``commands.idempotency``, ``commands.results``, ``lifecycle``. Never ``commands.application`` (it
+imports the bus).
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, OperationalError, Recording
-from pydantic import BaseModel, Field
 
 from commands import models as m
 from commands.cache import CoherentCache
@@ -46,11 +47,19 @@ from commands.errors import CommandIdReused, ConcurrencyConflict, InputError
 from commands.handlers import HANDLERS, Context, Handler, Outcome
 from commands.handlers.context import CardSource
 from commands.idempotency import payload_digest
+from commands.results import (
+    CardEnd,
+    CommandResult,
+    EventSource,
+    FeeState,
+    RecordedEvent,
+    answered_again,
+    command_result,
+)
 from lifecycle.calendar import to_jst
 from lifecycle.card import Card
 from lifecycle.decisions import Policies
 from lifecycle.errors import RuleViolation
-from lifecycle.identifiers import format_application_id
 from lifecycle.stamp import Stamp
 from storage.errors import ConfigurationError
 from storage.interface import CommandLog
@@ -92,28 +101,10 @@ class ClockBehindLog(ConfigurationError):
     """R66: the service's clock is behind the newest recorded event by more than the tolerance."""
 
 
-class RecordedEvent(BaseModel):
-    aggregate_id: UUID
-    version: int
-    type: str
-    effective_at: datetime | None = None
-
-
-class CommandResult(BaseModel):
-    """What a command answers; stored with it, and answered again for a duplicate."""
-
-    command: str
-    command_id: UUID
-    card_id: UUID
-    application_id: str
-    status: str
-    events: list[RecordedEvent] = Field(default_factory=list)
-    duplicate: bool = False
-
-
 class WriteStore(CardSource, Protocol):
     """What the bus needs of the application: its cards and certificates (``CardSource``), its
-    coherent cache and write lock, its settings, its command log, and ``save``."""
+    coherent cache and write lock, its settings, its command log, its event store (a duplicate's
+    fee and card ends are answered from it: ``commands.results``), and ``save``."""
 
     cache: CoherentCache
     holder_key: bytes
@@ -121,6 +112,9 @@ class WriteStore(CardSource, Protocol):
     clock: Callable[[], datetime]
     clock_tolerance: timedelta | None
     max_attempts: int
+
+    @property
+    def events(self) -> EventSource: ...
 
     @property
     def command_log(self) -> CommandLog: ...
@@ -196,7 +190,7 @@ class CommandBus:
         changed = self._with_consequences(outcome, stamp)
         result = command_result(command, outcome.card, changed)
         entry = CommandLogEntry(
-            command.command_id, command.COMMAND, digest, command.actor, now, result.model_dump(mode="json")
+            command.command_id, command.COMMAND, digest, command.actor, now, result.stored()
         )
         return result, changed, entry
 
@@ -242,7 +236,9 @@ class CommandBus:
             raise CommandIdReused(
                 f"command id {command_id} was already used for a different {entry.command} command"
             )
-        result = CommandResult.model_validate(entry.result)
+        result = answered_again(
+            CommandResult.model_validate(entry.result), entry.recorded_at, self._store.events
+        )
         return result.model_copy(update={"duplicate": True})
 
 
@@ -259,23 +255,15 @@ def _stamp(command: m.Command, now: datetime) -> Stamp:
     return Stamp(command.command_id, command.actor, now, effective_at)
 
 
-def command_result(command: m.Command, card: Card, changed: Sequence[Aggregate]) -> CommandResult:
-    """What the command answers: the card it concerns and every event it is about to record."""
-    events = [
-        RecordedEvent(
-            aggregate_id=e.originator_id,
-            version=e.originator_version,
-            type=type(e).__name__,
-            effective_at=getattr(e, "effective_at", None),
-        )
-        for aggregate in changed
-        for e in aggregate.pending_events
-    ]
-    return CommandResult(
-        command=command.COMMAND,
-        command_id=command.command_id,
-        card_id=card.id,
-        application_id=format_application_id(card.application_id),
-        status=card.status,
-        events=events,
-    )
+__all__ = [
+    "CLOCK_SKEW",
+    "CLOCK_TOLERANCE",
+    "CardEnd",
+    "ClockBehindLog",
+    "CommandBus",
+    "CommandResult",
+    "FeeState",
+    "RecordedEvent",
+    "StoreUnwritable",
+    "command_result",
+]

@@ -51,8 +51,13 @@ def _sweep_card(
 
 @dataclass
 class SweepReport:
+    """``cards_checked``: the cards the sweep looked at (every card not ended, when the read side
+    chose them); ``cards_swept``: those it ran the card's ``lapse`` on (time may have made
+    something due on them), ``commands_run`` now plus ``already_done`` before."""
+
     until: date
     cards_checked: int = 0
+    cards_swept: int = 0
     commands_run: int = 0
     already_done: int = 0
     events_recorded: int = 0
@@ -62,6 +67,7 @@ class SweepReport:
         return {
             "until": self.until.isoformat(),
             "cards_checked": self.cards_checked,
+            "cards_swept": self.cards_swept,
             "commands_run": self.commands_run,
             "already_done": self.already_done,
             "events_recorded": self.events_recorded,
@@ -75,14 +81,18 @@ def sweep(
     until: date,
     actor: str,
     progress: Callable[[int], None] | None = None,
+    *,
+    cards_checked: int | None = None,
 ) -> SweepReport:
-    """Run the ``lapse`` command for each candidate card, in a stable order."""
+    """Run the ``lapse`` command for each candidate card, in a stable order. ``cards_checked``:
+    how many cards were looked at to choose the candidates (default: the candidates alone)."""
     today = jst_date(app.clock())
     if until > today:
         raise InputError.single("until", f"{until.isoformat()} lies after today ({today.isoformat()})")
-    report = SweepReport(until)
-    for card_id in sorted(set(card_ids)):
-        report.cards_checked += 1
+    chosen = sorted(set(card_ids))
+    report = SweepReport(until, cards_checked=len(chosen) if cards_checked is None else cards_checked)
+    for card_id in chosen:
+        report.cards_swept += 1
         command_id = sweep_command_id(card_id, until)
         result = _already_swept(app, command_id) or _sweep_card(app, command_id, card_id, until, actor)
         if result.duplicate:

@@ -18,6 +18,7 @@ from eventsourcing.utils import register_topic
 
 from lifecycle.calendar import to_jst, validity_ends_at
 from lifecycle.certificate_rules import (
+    PERIOD_RULES,
     REVOCATION_REASONS,
     RFC5280_REASON_CODES,
     CertificateKind,
@@ -252,8 +253,9 @@ class Certificate(Aggregate):
         assert self.usable_from is not None and self.expires_on is not None
         if at < self.usable_from:
             return Validity(False, f"not usable before {to_jst(self.usable_from).isoformat()}", "R43")
+        period_rule = PERIOD_RULES.get(self.kind, "R35")
         if at >= validity_ends_at(self.expires_on):
-            return Validity(False, f"expired after {self.expires_on.isoformat()}", "R35")
+            return Validity(False, f"expired after {self.expires_on.isoformat()}", period_rule)
         if self.revoked_at is not None and at >= self.revoked_at:
             return Validity(
                 False, f"revoked ({self.revocation_reason}, {self.reason_name})", self.end_rule or "R42"
@@ -261,7 +263,7 @@ class Certificate(Aggregate):
         for start, end in self.holds:
             if start is not None and start <= at and (end is None or at < end):
                 return Validity(False, "on hold (certificateHold)", "R49")
-        return Validity(True, "valid", "R42")
+        return Validity(True, "valid", period_rule)
 
     def is_valid(self, at: datetime) -> bool:
         return self.validity(at).valid

@@ -8,10 +8,12 @@ May import: ``lifecycle`` only (no I/O, no clock, no environment).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from lifecycle.calendar import renewal_window_opens
 from lifecycle.certificate import Certificate
+from lifecycle.certificate_rules import SMARTPHONE_KINDS
 from lifecycle.errors import RuleViolation
 
 
@@ -25,20 +27,43 @@ def require_none_live(kind: str, live: Certificate | None) -> None:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class RenewalWindow:
+    """R38: a card certificate is renewed from ``opens_on`` (the day after its expiry less 3
+    months, spec §1B) through ``closes_on`` (its last valid day: inside the window, R39/D04);
+    after that it can still be renewed, free, at any time (R38)."""
+
+    opens_on: date
+    closes_on: date
+
+    def as_dict(self) -> dict[str, str]:
+        return {"opens_on": self.opens_on.isoformat(), "closes_on": self.closes_on.isoformat()}
+
+
+def renewal_window(cert: Certificate) -> RenewalWindow | None:
+    """The renewal window of a card certificate (R38); None when it is not renewed with
+    ``renew-certificates``: revoked (issue a new one, R34), or a smartphone certificate (renewed
+    in the app after the card's, R46)."""
+    if cert.expires_on is None or cert.status == "revoked" or cert.kind in SMARTPHONE_KINDS:
+        return None
+    return RenewalWindow(renewal_window_opens(cert.expires_on), cert.expires_on)
+
+
 def require_renewable(kind: str, current: Certificate | None, on: date) -> Certificate:
     """R38: the certificate to renew — one that exists and was not revoked, renewed from the day
     its renewal window opens (or any day after it expired). Answers that certificate."""
-    if current is None or current.expires_on is None or current.status == "revoked":
+    window = renewal_window(current) if current is not None else None
+    if current is None or window is None:
         raise RuleViolation(
             "R38",
             f"there is no {kind} certificate to renew",
             hint="issue one instead (issue-certificates, R34)",
         )
-    opens = renewal_window_opens(current.expires_on)
-    if current.live and on < opens:
+    if current.live and on < window.opens_on:
         raise RuleViolation(
             "R38",
-            f"the {kind} renewal window opens on {opens.isoformat()}",
+            f"the {kind} renewal window opens on {window.opens_on.isoformat()} (through "
+            f"{window.closes_on.isoformat()}, its last valid day)",
             hint="renew on or after that day",
         )
     return current

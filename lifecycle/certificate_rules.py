@@ -24,6 +24,10 @@ JAPANESE = {
 CARD_COUNTERPART: dict[str, CertificateKind] = {"SP-SIG": "SIG", "SP-AUTH": "AUTH"}
 """R46: a smartphone certificate follows the expiry of its card certificate."""
 
+PERIOD_RULES: dict[str, str] = {"AUTH": "R35", "SIG": "R36", "SP-SIG": "R46", "SP-AUTH": "R46"}
+"""The rule that sets a certificate's validity period: what a validity answer cites when the
+moment falls inside it (valid) or after it (expired); a refusal rule is cited only against."""
+
 CERTIFICATE_BIRTHDAYS = 5
 """R35/R36: a certificate runs to the 5th birthday after its issue date."""
 SIG_MIN_AGE = 15

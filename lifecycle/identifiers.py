@@ -77,8 +77,9 @@ def parse_application_id(raw: str) -> str:
 
 
 def format_application_id(application_id: str) -> str:
-    """``12345678901234567890123`` → ``1234 5678 9012 3456 7890 123``."""
-    return " ".join(application_id[i : i + 4] for i in range(0, len(application_id), 4))
+    """``12345678901234567890123`` → ``1234 5678 9012 3456 7890 123`` (already spaced: the same)."""
+    digits = "".join(application_id.split())
+    return " ".join(digits[i : i + 4] for i in range(0, len(digits), 4))
 
 
 def holder_id_for(holder_ref: str) -> UUID:

@@ -9,6 +9,7 @@ from typing import Any
 from commands.config import Settings
 from commands.errors import NotFound
 from lifecycle.calendar import jst_date, start_of_day
+from lifecycle.identifiers import format_application_id
 from mynacard import output
 from mynacard.bootstrap import open_write_side
 from mynacard.cli_support import (
@@ -24,6 +25,9 @@ from projections.audit import card_as_known_at, card_history, certificates_as_kn
 from projections.certificates import certificate_status
 from projections.event_json import event_to_dict
 from projections.status import card_status
+
+EXIT_NOT_VALID = 1
+"""``valid-at --check``: the certificate was not valid at T (like grep's 1: a negative answer)."""
 
 
 def status_as_known_at(ns: argparse.Namespace, settings: Settings, card_id: Any) -> int:
@@ -57,13 +61,18 @@ def run_valid_at(ns: argparse.Namespace, settings: Settings) -> int:
         answer = valid_at(app.events, ns.serial.strip().upper(), at, known_at)
     if answer.kind == "?" and answer.reason == "no such certificate":
         raise UnknownCertificate()
+    code = EXIT_NOT_VALID if ns.check and not answer.valid else EXIT_OK
     if ns.json:
         output.print_json(answer.as_dict())
-        return EXIT_OK
+        return code
     known = f"as known at {known_at.isoformat()}" if known_at else "as known now"
-    verdict = "VALID" if answer.valid else f"NOT VALID: {answer.reason} ({answer.rule})"
+    verdict = (
+        f"VALID (inside its validity period, {answer.rule})"
+        if answer.valid
+        else f"NOT VALID: {answer.reason} ({answer.rule})"
+    )
     print(f"{answer.kind} {answer.serial} at {at.isoformat()}, {known}: {verdict}")
-    return EXIT_OK
+    return code
 
 
 def run_history(ns: argparse.Namespace, settings: Settings) -> int:
@@ -84,7 +93,7 @@ def run_history(ns: argparse.Namespace, settings: Settings) -> int:
         return EXIT_OK
     labels = {str(card.id): "card"}
     labels.update({str(c.id): f"{c.kind} {c.serial[:8]}…" for c in certificates})
-    title = f"History of card {card.application_id}" + (
+    title = f"History of card {format_application_id(card.application_id)}" + (
         f" as known at {known_at.isoformat()}" if known_at else ""
     )
     output.print_history(title, rows, labels)
@@ -108,8 +117,17 @@ def add_audit_commands(sub: Any, common: argparse.ArgumentParser) -> None:
         run_valid_at,
         "was a certificate valid at T, as known now or as known at S?",
         "Audit replay: the certificate's and its card's events (only those recorded up to "
-        "--as-known-at) decide whether it was valid at the effective time --at.",
+        "--as-known-at) decide whether it was valid at the effective time --at. A 'not valid' "
+        "answer names the rule that makes it so; a valid one the rule of the validity period it "
+        "falls in (R35 AUTH, R36 SIG, R46 smartphone). With --check the exit status is the answer: "
+        "0 valid, 1 not valid.",
     )
     p.add_argument("serial", metavar="SERIAL")
     p.add_argument("--at", required=True, metavar="T", help="effective time, e.g. 2025-01-06T09:00")
     p.add_argument("--as-known-at", metavar="S", help="recorded time: what the service knew then")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="for scripts: exit 0 if the certificate was valid, 1 if it was not (the answer is "
+        "printed either way; errors keep their exit codes, e.g. 4 for an unknown serial)",
+    )

@@ -94,9 +94,16 @@ def run_sweep(ns: argparse.Namespace, settings: Settings) -> int:
         raise InputError.single(
             "--until", f"{until.isoformat()} lies after today: time has not made it due yet"
         )
-    candidates = read.sweep_candidates(until)
-    with progress_bar("sweeping", len(candidates), not ns.json) as advance:
-        report = sweep(app, candidates, until, ns.actor or settings.default_actor(), advance)
+    scan = read.sweep_scan(until)
+    with progress_bar("sweeping", len(scan.candidates), not ns.json) as advance:
+        report = sweep(
+            app,
+            scan.candidates,
+            until,
+            ns.actor or settings.default_actor(),
+            advance,
+            cards_checked=scan.checked,
+        )
     with views_on_this_log():
         read.catch_up()
     if ns.json:
@@ -104,8 +111,8 @@ def run_sweep(ns: argparse.Namespace, settings: Settings) -> int:
         return EXIT_OK
     print(
         f"sweep until {until.isoformat()}: {report.cards_checked} cards checked, "
-        f"{report.commands_run} swept now, {report.already_done} already swept, "
-        f"{report.events_recorded} events recorded"
+        f"{report.cards_swept} with something possibly due: {report.commands_run} swept now, "
+        f"{report.already_done} already swept; {report.events_recorded} events recorded"
     )
     if report.by_type:
         output.print_table(None, ("event", "count"), ((k, str(v)) for k, v in sorted(report.by_type.items())))

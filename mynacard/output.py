@@ -13,14 +13,18 @@ from rich.table import Table
 
 from commands.dates import format_wareki
 from lifecycle.calendar import to_jst
+from lifecycle.identifiers import format_application_id
 from projections.event_json import jsonable
 
 
-def _console(stream: TextIO) -> Console:
+def _console(stream: TextIO | None) -> Console:
+    stream = stream if stream is not None else sys.stdout
     return Console(file=stream, highlight=False, soft_wrap=False, width=200 if not stream.isatty() else None)
 
 
-def print_json(data: Any, stream: TextIO = sys.stdout) -> None:
+def print_json(data: Any, stream: TextIO | None = None) -> None:
+    """To ``stream``, by default the ``sys.stdout`` of the moment (not of import)."""
+    stream = stream if stream is not None else sys.stdout
     stream.write(json.dumps(jsonable(data), ensure_ascii=False, indent=2, sort_keys=False) + "\n")
 
 
@@ -39,7 +43,7 @@ def show(value: Any) -> str:
     return str(value)
 
 
-def print_fields(title: str, rows: Iterable[tuple[str, Any]], stream: TextIO = sys.stdout) -> None:
+def print_fields(title: str, rows: Iterable[tuple[str, Any]], stream: TextIO | None = None) -> None:
     table = Table(title=title, show_header=False, title_justify="left", box=None, pad_edge=False)
     table.add_column("field", style="bold")
     table.add_column("value")
@@ -49,7 +53,7 @@ def print_fields(title: str, rows: Iterable[tuple[str, Any]], stream: TextIO = s
 
 
 def print_table(
-    title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]], stream: TextIO = sys.stdout
+    title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]], stream: TextIO | None = None
 ) -> None:
     table = Table(title=title, title_justify="left", header_style="bold")
     for column in columns:
@@ -94,6 +98,7 @@ def print_certificates(certificates: Sequence[Any], moment: datetime) -> None:
             "expires",
             "revoked",
             "reason (RFC 5280)",
+            "renewal window (R38)",
         ),
         (
             (
@@ -106,6 +111,7 @@ def print_certificates(certificates: Sequence[Any], moment: datetime) -> None:
                 c.expires_on,
                 c.revoked_at,
                 f"{c.revocation_reason} → {c.reason_name} ({c.reason_code})" if c.reason_name else "—",
+                window(c.renewal_window),
             )
             for c in certificates
         ),
@@ -127,7 +133,11 @@ def print_card_report(status: Any, certificates: Sequence[Any], moment: datetime
         ("valid until", status.expires_on),
         ("renewal window opens", status.renewal_window_opens),
         ("days left", status.days_left),
-        ("fee", f"¥{status.fee_assessed_yen} assessed, ¥{status.fee_paid_yen} paid"),
+        (
+            "fee",
+            f"{yen(status.fee_assessed_yen)} assessed, {yen(status.fee_paid_yen)} paid, "
+            f"{yen(status.fee_assessed_yen - status.fee_paid_yen)} due",
+        ),
     ]
     if status.ended:
         ended = status.ended
@@ -163,16 +173,59 @@ def print_certificate(status: Any, moment: datetime) -> None:
                 if status.reason_name
                 else None,
             ),
+            ("renewal window (R38)", window(status.renewal_window, note=True)),
             ("device", status.device),
             ("face-verified use only", status.face_only),
         ],
     )
 
 
+def window(renewal: dict[str, str] | None, note: bool = False) -> str:
+    """A certificate's renewal window (R38), as a clerk reads it."""
+    if renewal is None:
+        return "—"
+    later = " (after it: renewed any day, free)" if note else ""
+    return f"{renewal['opens_on']} … {renewal['closes_on']}{later}"
+
+
+def yen(amount: int) -> str:
+    return f"¥{amount:,}"
+
+
+def ending(end: Any) -> str:
+    """``rule R28 (late_move_in), effective 2025-05-01 00:00:00+0900``: why and when a card
+    ended (a command result's ``ended``)."""
+    reason = f" ({end.reason})" if end.reason else ""
+    return f"rule {end.rule}{reason}, effective {show(end.at)}"
+
+
+def result_lines(result: Any) -> list[str]:
+    """What a write command's result says besides its events: a card this command ended (first,
+    in capitals: a clerk must not miss it), other cards it ended (R62, R64), the fee."""
+    lines = []
+    ended = result.ended
+    if ended is not None and ended.by_this_command:
+        lines.append(f"CARD {ended.status.upper()} by this command: {ending(ended)}")
+    elif ended is not None:
+        lines.append(f"the card had already ended: {ended.status}, {ending(ended)}")
+    lines.extend(
+        f"CARD {other.application_id} {other.status.upper()} by this command: {ending(other)}"
+        for other in result.other_cards_ended
+    )
+    if result.fee is not None:
+        fee = result.fee
+        lines.append(
+            f"fee: {yen(fee.assessed_yen)} assessed, {yen(fee.paid_yen)} paid, {yen(fee.due_yen)} due"
+        )
+    return lines
+
+
 def _details(data: dict[str, Any]) -> str:
     shown = {k: v for k, v in data.items() if v not in (None, [], False, "")}
     if "holder_ref" in shown:
         shown["holder_ref"] = str(shown["holder_ref"])[:12] + "…"
+    if "application_id" in shown:
+        shown["application_id"] = format_application_id(str(shown["application_id"]))
     return ", ".join(f"{k}={'+'.join(map(str, v)) if isinstance(v, list) else v}" for k, v in shown.items())
 
 

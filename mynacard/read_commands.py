@@ -12,7 +12,7 @@ from commands.config import Settings
 from commands.errors import InputError, NotFound
 from commands.fields import MyNumber
 from lifecycle.calendar import start_of_day, to_jst
-from lifecycle.identifiers import holder_reference
+from lifecycle.identifiers import format_application_id, holder_reference
 from mynacard import output
 from mynacard.audit_commands import status_as_known_at
 from mynacard.cli_support import (
@@ -91,7 +91,12 @@ def run_expiring(ns: argparse.Namespace, settings: Settings) -> int:
         f"Cards expiring {first.isoformat()} … {last.isoformat()}",
         ("card", "status", "expires", "notice (R44)"),
         (
-            (c["application_id"], c["status"], c["expires_on"], "yes" if c["notice"] else "no (stay)")
+            (
+                format_application_id(c["application_id"]),
+                c["status"],
+                c["expires_on"],
+                "yes" if c["notice"] else "no (stay)",
+            )
             for c in listing["cards"]
         ),
     )

@@ -94,6 +94,8 @@ def _print_result(result: CommandResult, as_json: bool) -> None:
         return
     again = " (already recorded: first result)" if result.duplicate else ""
     print(f"{result.command}: card {result.application_id} is {result.status}{again}")
+    for line in output.result_lines(result):
+        print(line)
     output.print_table(
         None,
         ("version", "event", "effective (JST)"),

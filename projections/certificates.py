@@ -9,6 +9,7 @@ from typing import Any
 
 from lifecycle.card import Card
 from lifecycle.certificate import Certificate
+from lifecycle.certificate_issuance import renewal_window
 from lifecycle.certificate_rules import JAPANESE
 from lifecycle.certificate_validity import certificate_validity
 from projections.event_json import jsonable
@@ -34,6 +35,9 @@ class CertificateStatus:
     valid_at: bool
     why: str
     rule: str
+    renewal_window: dict[str, str] | None = None
+    """R38: ``{opens_on, closes_on}`` for a SIG or AUTH that can be renewed; None for a revoked
+    or a smartphone certificate (``lifecycle.certificate_issuance.renewal_window``)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {k: jsonable(v) for k, v in asdict(self).items()}
@@ -61,4 +65,11 @@ def certificate_status(cert: Certificate, at: datetime, card: Card | None = None
         valid_at=validity.valid,
         why=validity.reason,
         rule=validity.rule,
+        renewal_window=_renewal_window(cert, card),
     )
+
+
+def _renewal_window(cert: Certificate, card: Card | None) -> dict[str, str] | None:
+    """R38's window, unless the card has ended (nothing on it is renewed any more, R47)."""
+    window = renewal_window(cert) if card is None or card.ended is None else None
+    return window.as_dict() if window is not None else None

@@ -46,6 +46,15 @@ def notice_may_not_arrive(moved_in_on: date | None, expires_on: date | None) -> 
     return moved_in_on >= expires_on - relativedelta(months=5)
 
 
+@dataclass(frozen=True, slots=True)
+class SweepScan:
+    """What the read side looked at for a sweep: ``checked`` cards (every card not ended) and,
+    among them, the ``candidates`` on which time may have made something due."""
+
+    checked: int
+    candidates: list[UUID]
+
+
 class UpstreamApp:
     """The log the read side follows: its name, its recorder and a mapper that reads it.
     ``close`` releases the recorder's connections when the read side opened them itself
@@ -203,14 +212,20 @@ class ReadSide:
     def sweep_candidates(self, until: date) -> list[UUID]:
         """Cards on which time may have made something due by ``until``: a lapse (R13, R19–R30),
         a certificate expiry, or an expiry notice (R44). A superset: each card decides itself."""
+        return self.sweep_scan(until).candidates
+
+    def sweep_scan(self, until: date) -> SweepScan:
+        """Every card not ended is looked at (``checked``); the candidates are those of
+        ``sweep_candidates``."""
         soon = until + relativedelta(months=3, days=1)
         with_certificates = {r.card_id for r in self.lifecycle.view.certificates_expiring(date.min, soon)}
+        rows = self.lifecycle.view.unended_cards()
         out = []
-        for row in self.lifecycle.view.unended_cards():
+        for row in rows:
             if row.card_id in with_certificates:
                 out.append(row.card_id)
                 continue
             card = self.lifecycle.card(row)
             if card.due_lapses(until, self.policies) or card.due_expiry_notices(until, {}):
                 out.append(row.card_id)
-        return out
+        return SweepScan(checked=len(rows), candidates=out)

@@ -36,10 +36,36 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return data_dir
 
 
+PERIOD_RULES = {"AUTH": "R35", "SIG": "R36", "SP-SIG": "R46", "SP-AUTH": "R46"}
+
+
+def as_answered_then(answer: Any, then: Any) -> Any:
+    """``answer`` restricted to the fields answered then: the JSON shapes only grow (README),
+    so fields added since (e.g. a certificate's ``renewal_window``, issue 10) are left out;
+    every field answered then must be answered with the same value."""
+    if isinstance(then, dict) and isinstance(answer, dict):
+        return {k: as_answered_then(answer[k], v) if k in answer else "<missing>" for k, v in then.items()}
+    if isinstance(then, list) and isinstance(answer, list) and len(then) == len(answer):
+        return [as_answered_then(a, t) for a, t in zip(answer, then, strict=True)]
+    return answer
+
+
+def answered_then(status: dict[str, Any]) -> dict[str, Any]:
+    """The expected status with the one deliberate change since: a valid certificate cites the rule
+    of its validity period (R35 AUTH, R36 SIG, R46 smartphone), no longer R42, which is a
+    revocation rule (issue 10 §3)."""
+    certificates = [
+        {**c, "rule": PERIOD_RULES[c["kind"]]} if c["valid_at"] and c["rule"] == "R42" else c
+        for c in status["certificates"]
+    ]
+    return {**status, "certificates": certificates}
+
+
 @pytest.mark.parametrize("name", sorted(EXPECTED["cards"]))
 def test_every_card_of_the_old_store_answers_as_it_did(store: Path, name: str) -> None:
     card = EXPECTED["cards"][name]
-    assert cli(store, "status", card) == EXPECTED["status"][name]
+    then = answered_then(EXPECTED["status"][name])
+    assert as_answered_then(cli(store, "status", card), then) == then
     history = [[e["type"], e["version"], e["effective_at"]] for e in cli(store, "history", card)]
     assert history == EXPECTED["history"][name]
 

@@ -44,6 +44,7 @@ from commands import certificate_models as cm
 from commands import models as m
 from commands.application import CardLifecycle, CommandResult
 from commands.config import Settings
+from commands.results import ANSWERED_FROM_THE_LOG
 from lifecycle.card import events as ev
 from lifecycle.certificate import (
     CertificateExpired,
@@ -211,9 +212,14 @@ def stream(cards: int = STREAM_CARDS) -> list[m.Command]:
 
 
 def result_digest(result: CommandResult) -> str:
-    """The result as first recorded (the ``duplicate`` flag aside), hashed."""
-    data = result.model_dump(mode="json", exclude={"duplicate"})
-    return digest(data)
+    """The result as first recorded (the ``duplicate`` flag aside), hashed: the part the command
+    log keeps (the fee and the card's end are answered from the events, ``commands.results``)."""
+    return stored_digest(result.model_dump(mode="json"))
+
+
+def stored_digest(result: dict[str, Any]) -> str:
+    """The digest of the stored part of a result as JSON (``duplicate`` aside)."""
+    return digest({k: v for k, v in result.items() if k != "duplicate" and k not in ANSWERED_FROM_THE_LOG})
 
 
 def result_digest_of_entry(entry: CommandLogEntry) -> str:

@@ -447,7 +447,10 @@ def test_cli_sweep(data_dir: DataDir) -> None:
         "ExpiryNoticeDue": 2,
         "Invalidated": 1,
     }
-    assert (report["commands_run"], report["already_done"]) == (report["cards_checked"], 0)
+    assert (report["commands_run"], report["already_done"]) == (report["cards_swept"], 0)
+    # Every card not ended was looked at (all seven), also those with nothing due (issue 10).
+    assert report["cards_checked"] == len(cards) == 7
+    assert report["cards_swept"] < report["cards_checked"]
     refused = cli(data_dir.path, "sweep", "--until", "2025-12-02", now=TODAY)
     assert refused.returncode == 2
     assert refused.stdout == ""

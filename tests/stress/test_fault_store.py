@@ -314,7 +314,7 @@ def test_a_sweep_rerun_by_another_actor_on_the_same_day_is_a_noop(store: Path) -
     again = cli(store, "sweep", "--actor", "clerk-2")
     assert again.code == 0, again.stderr
     assert again.json["commands_run"] == 0
-    assert again.json["already_done"] == first.json["cards_checked"]
+    assert again.json["already_done"] == first.json["cards_swept"]
     assert event_count_raw(store) == before
 
 

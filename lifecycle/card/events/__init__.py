@@ -153,12 +153,25 @@ ALL_CARD_EVENTS: tuple[type[Any], ...] = (
 )
 """Every card event class, in the order docs/events.md lists them."""
 
+ENDING_EVENTS: tuple[type[CardEvent], ...] = (
+    ApplicationCancelled,
+    ApplicationVoided,
+    Lost,
+    Returned,
+    Invalidated,
+    Expired,
+    Superseded,
+)
+"""The events that end a card (each calls ``base.end``): a command whose events include one of
+these ended the card (its result says so: ``commands.results``)."""
+
 for _cls in ALL_CARD_EVENTS:
     register_topic(_cls.TOPIC, _cls)
 
 __all__ = [
     "ALL_CARD_EVENTS",
     "CARD_INFORMATION_EVENTS",
+    "ENDING_EVENTS",
     "Accepted",
     "AdditionalNotesFieldFull",
     "AddressChanged",
