@@ -77,6 +77,14 @@ def run_person(ns: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def notice_text(card: dict[str, object]) -> str:
+    """R44: whether a notice goes out, went out, came back, or may not reach the holder (003 Q10)."""
+    if not card["notice"]:
+        return "no (stay)"
+    text = "undelivered" if card["notice_undelivered"] else "sent" if card["notice_sent"] else "yes"
+    return text + (" (moved in recently: may not arrive)" if card["notice_may_not_arrive"] else "")
+
+
 def run_expiring(ns: argparse.Namespace, settings: Settings) -> int:
     app, read = caught_up(settings, ns)
     first = option_date("--from", ns.from_) if ns.from_ else today_of(app)
@@ -95,7 +103,7 @@ def run_expiring(ns: argparse.Namespace, settings: Settings) -> int:
                 format_application_id(c["application_id"]),
                 c["status"],
                 c["expires_on"],
-                "yes" if c["notice"] else "no (stay)",
+                notice_text(c),
             )
             for c in listing["cards"]
         ),

@@ -227,7 +227,7 @@ def test_R28_R29_a_late_move_in_says_the_card_was_invalidated_and_by_which_rule(
         "by_this_command": True,
     }
     assert output.result_lines(late)[0] == (
-        "CARD INVALIDATED by this command: rule R29 (late_move_in), effective 2025-05-18 00:00:00+0900"
+        "CARD INVALIDATED by this command: rule R29 (late_move_in), effective 2025-05-18 00:00:00+09:00"
     )
     # A later command on the ended card says it had ended, not that it ends it now.
     handed_in = card.run(m.CollectPhysicalCard, "2025-05-21T10:00", reason="other")
