@@ -4,10 +4,11 @@ Each answer folds one card's and its certificates' events, never the whole log."
 from __future__ import annotations
 
 import argparse
+from datetime import datetime
 from typing import Any
 
 from commands.config import Settings
-from commands.errors import NotFound
+from commands.errors import InputError, NotFound
 from lifecycle.calendar import jst_date, start_of_day
 from lifecycle.identifiers import format_application_id
 from mynacard import output
@@ -21,7 +22,14 @@ from mynacard.cli_support import (
     option_moment,
     subcommand_adder,
 )
-from projections.audit import card_as_known_at, card_history, certificates_as_known_at, valid_at
+from projections.audit import (
+    card_as_known_at,
+    card_history,
+    certificates_as_known_at,
+    recorded_at_position,
+    recorded_at_version,
+    valid_at,
+)
 from projections.certificates import certificate_status
 from projections.event_json import event_to_dict
 from projections.status import card_status
@@ -30,9 +38,54 @@ EXIT_NOT_VALID = 1
 """``valid-at --check``: the certificate was not valid at T (like grep's 1: a negative answer)."""
 
 
+def audit_moment(ns: argparse.Namespace, app: Any, card_id: Any) -> datetime | None:
+    """The recorded time an audit question is answered at: ``--as-known-at``, or the time of log
+    position ``--at-position`` (the store as that command left it), or of the card's version
+    ``--until-version``; None: as known now."""
+    given = [
+        o
+        for o, v in (
+            ("--as-known-at", ns.as_known_at),
+            ("--at-position", ns.at_position),
+            ("--until-version", getattr(ns, "until_version", None)),
+        )
+        if v is not None
+    ]
+    if len(given) > 1:
+        raise InputError.single(given[1], f"give one of {', '.join(given)}, not several")
+    if ns.at_position is not None:
+        if ns.at_position < 1:
+            raise InputError.single("--at-position", "log positions start at 1")
+        with log_integrity():
+            moment = recorded_at_position(app.recorder, app.mapper, ns.at_position)
+        if moment is None:
+            head = app.recorder.max_notification_id() or 0
+            raise NotFound.single(
+                "--at-position", f"the log has no event at position {ns.at_position} (head {head})"
+            )
+        return moment
+    if getattr(ns, "until_version", None) is not None:
+        with log_integrity():
+            moment = recorded_at_version(app.events, card_id, ns.until_version)
+        if moment is None:
+            raise NotFound.single("--until-version", f"the card has no version {ns.until_version}")
+        return moment
+    return option_moment("--as-known-at", ns.as_known_at) if ns.as_known_at else None
+
+
+def audit_label(ns: argparse.Namespace, known_at: datetime) -> str:
+    """How an audit answer says what it was answered from."""
+    if ns.at_position is not None:
+        return f"as of log position {ns.at_position} (recorded {known_at.isoformat()})"
+    if getattr(ns, "until_version", None) is not None:
+        return f"up to the card's version {ns.until_version} (recorded {known_at.isoformat()})"
+    return f"as known at {known_at.isoformat()}"
+
+
 def status_as_known_at(ns: argparse.Namespace, settings: Settings, card_id: Any) -> int:
     app = open_write_side(settings)
-    known_at = option_moment("--as-known-at", ns.as_known_at)
+    known_at = audit_moment(ns, app, card_id)
+    assert known_at is not None
     with log_integrity():
         card = card_as_known_at(app.events, card_id, known_at)
         if card is None:
@@ -48,7 +101,7 @@ def status_as_known_at(ns: argparse.Namespace, settings: Settings, card_id: Any)
             {**status.as_dict(), "as_known_at": known_at, "certificates": [c.as_dict() for c in certs]}
         )
         return EXIT_OK
-    print(f"as known at {known_at.isoformat()} (events recorded after it are ignored)")
+    print(f"{audit_label(ns, known_at)}: events recorded after it are ignored")
     output.print_card_report(status, certs, moment)
     return EXIT_OK
 
@@ -78,7 +131,7 @@ def run_valid_at(ns: argparse.Namespace, settings: Settings) -> int:
 def run_history(ns: argparse.Namespace, settings: Settings) -> int:
     app = open_write_side(settings)
     card_id = option_card_id(ns.card)
-    known_at = option_moment("--as-known-at", ns.as_known_at) if ns.as_known_at else None
+    known_at = audit_moment(ns, app, card_id)
     with log_integrity():
         card = card_as_known_at(app.events, card_id, known_at)
         if card is None:
@@ -94,7 +147,7 @@ def run_history(ns: argparse.Namespace, settings: Settings) -> int:
     labels = {str(card.id): "card"}
     labels.update({str(c.id): f"{c.kind} {c.serial[:8]}…" for c in certificates})
     title = f"History of card {format_application_id(card.application_id)}" + (
-        f" as known at {known_at.isoformat()}" if known_at else ""
+        f" {audit_label(ns, known_at)}" if known_at else ""
     )
     output.print_history(title, rows, labels)
     return EXIT_OK
@@ -111,6 +164,12 @@ def add_audit_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("card", metavar="CARD", help="application id (23 digits) or card id")
     p.add_argument("--as-known-at", metavar="WHEN", help="only the events recorded up to WHEN")
+    p.add_argument(
+        "--at-position", type=int, metavar="N", help="only what the log held once position N was committed"
+    )
+    p.add_argument(
+        "--until-version", type=int, metavar="V", help="only what was recorded up to the card's version V"
+    )
 
     p = add(
         "valid-at",

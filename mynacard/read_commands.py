@@ -30,7 +30,7 @@ from mynacard.cli_support import (
 
 def run_status(ns: argparse.Namespace, settings: Settings) -> int:
     card_id = option_card_id(ns.card)
-    if ns.as_known_at:
+    if ns.as_known_at or ns.at_position is not None:
         return status_as_known_at(ns, settings, card_id)
     app, read = caught_up(settings, ns)
     today = option_date("--as-of", ns.as_of) if ns.as_of else today_of(app)
@@ -176,6 +176,12 @@ def add_read_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("card", metavar="CARD", help="application id (23 digits) or card id")
     p.add_argument("--as-of", help="the day to judge on (default: today)")
     p.add_argument("--as-known-at", metavar="WHEN", help="answer from the events recorded up to WHEN")
+    p.add_argument(
+        "--at-position",
+        type=int,
+        metavar="N",
+        help="answer from what the log held once position N was committed (audit)",
+    )
 
     p = add("certificate", run_certificate, "a certificate's state and validity at a moment")
     p.add_argument("serial", metavar="SERIAL", help="the certificate's serial number")

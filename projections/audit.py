@@ -52,6 +52,27 @@ def known_events(source: EventSource, aggregate_id: UUID, known_at: datetime | N
     return list(takewhile(lambda e: e.timestamp <= known_at, events))
 
 
+def recorded_at_position(recorder: Any, mapper: Any, position: int) -> datetime | None:
+    """The recorded time of the log event at ``position`` (None when there is none). Recorded time
+    never goes backwards along the log (R66), so "as known at" that time is the state of the
+    store once the command that wrote ``position`` had committed: a command's events are saved
+    together, and no state between them ever existed."""
+    notes = recorder.select_notifications(start=position, limit=1)
+    if not notes or notes[0].id != position:
+        return None
+    moment: datetime = mapper.to_domain_event(notes[0]).timestamp
+    return moment
+
+
+def recorded_at_version(source: EventSource, aggregate_id: UUID, version: int) -> datetime | None:
+    """The recorded time of version ``version`` of the aggregate (None when it has none)."""
+    for event in source.get(aggregate_id):
+        if event.originator_version == version:
+            moment: datetime = event.timestamp
+            return moment
+    return None
+
+
 def fold(events: Iterable[Any]) -> Any:
     """The aggregate the events make (None before its first event). A gap or a repeat in the
     versions (a row deleted or duplicated behind the service) is a ``StoreIntegrityError``."""
