@@ -29,6 +29,9 @@ class IssueCertificates(PinValues):
     kinds: list[CertificateKindField] = Field(min_length=1, description="SIG and/or AUTH")
     filed_by: FilerModel = Field(default_factory=FilerModel)
     juki_pin_confirmed: bool = Field(False, description="the 住基 4-digit PIN was entered (R34)")
+    inquiry_answered: bool = Field(
+        False, description="an agent brings the holder's answer to the inquiry letter (照会書, send-inquiry)"
+    )
 
 
 class RenewCertificates(PinValues):
@@ -98,6 +101,9 @@ class ResetPin(CardCommand):
     additional_id: bool = Field(False, description="one more identity document besides the card (R56)")
     other_certificate_pin_known: bool = Field(False, description="kiosk: the holder knows the other PIN")
     filed_by: FilerModel = Field(default_factory=FilerModel)
+    inquiry_answered: bool = Field(
+        False, description="an agent brings the holder's answer to the inquiry letter (照会書, send-inquiry)"
+    )
 
     @model_validator(mode="after")
     def _format(self) -> ResetPin:
@@ -126,7 +132,19 @@ def _check_new_pin(kind: str, value: SecretStr) -> None:
         raise PydanticCustomError("rule_R54", f"new_pin: {e.message}") from None
 
 
+class SendAgentInquiry(CardCommand):
+    COMMAND = "send-inquiry"
+    SUMMARY = "send the holder an inquiry letter for an agent's AUTH request or PIN reset (照会書; R34, R56)"
+
+    procedure: Annotated[str, Choices(("certificates", "pin_reset"), "R34")]
+    subject: str = Field(
+        min_length=1, max_length=20, description="AUTH (certificates), or the PIN (pin_reset)"
+    )
+    filed_by: FilerModel = Field(description="the agent or household member asking (--filed-by agent …)")
+
+
 CERTIFICATE_COMMANDS = (
+    SendAgentInquiry,
     IssueCertificates,
     RenewCertificates,
     RevokeCertificate,

@@ -71,6 +71,7 @@ HANDLERS: Mapping[type[m.Command], Handler] = {
     cm.RenewSmartphoneCertificates: certificates.renew_smartphone_certificates,
     cm.SetFaceRecognitionMode: certificates.set_face_recognition_mode,
     cm.RecordPinAttempt: certificates.record_pin_attempt,
+    cm.SendAgentInquiry: certificates.send_agent_inquiry,
     cm.ResetPin: certificates.reset_pin,
     cm.ChangePin: certificates.change_pin,
     # the person (R62–R65): filing the cards of a store written before

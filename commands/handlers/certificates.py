@@ -52,7 +52,10 @@ def issue_certificates(ctx: Context, c: cm.IssueCertificates) -> Outcome:
     cc = _certificates(ctx, c.card)
     card, stamp = cc.card, ctx.stamp
     kinds = _kinds(c.kinds)
-    card.check_certificate_request(kinds, c.filed_by.to_domain(), c.juki_pin_confirmed, stamp)
+    filer = c.filed_by.to_domain()
+    card.check_certificate_request(
+        kinds, filer, c.juki_pin_confirmed, stamp, inquiry_answered=c.inquiry_answered
+    )
     for kind in kinds:
         require_none_live(kind, cc.live(kind))
         if kind == "SIG":
@@ -60,7 +63,15 @@ def issue_certificates(ctx: Context, c: cm.IssueCertificates) -> Outcome:
     card.set_certificate_pins(kinds, c.pins_given(), c.pins_set_by, stamp)
     for kind in kinds:
         issue_certificate(cc, kind, stamp, ctx.policies, via="counter")
+    if c.inquiry_answered and filer.role in {"agent", "household_member"}:
+        card.close_agent_inquiry("certificates", ",".join(sorted(kinds)), stamp)
     return _done(cc)
+
+
+def send_agent_inquiry(ctx: Context, c: cm.SendAgentInquiry) -> Outcome:
+    card = ctx.card(c.card)
+    card.send_agent_inquiry(c.procedure, c.subject, c.filed_by.to_domain(), ctx.stamp)
+    return Outcome((card,), card)
 
 
 def renew_certificates(ctx: Context, c: cm.RenewCertificates) -> Outcome:
@@ -162,6 +173,7 @@ def reset_pin(ctx: Context, c: cm.ResetPin) -> Outcome:
         forgotten=c.forgotten,
         additional_id=c.additional_id,
         other_certificate_pin_known=c.other_certificate_pin_known,
+        inquiry_answered=c.inquiry_answered,
     )
     return Outcome((card,), card)
 

@@ -35,6 +35,9 @@ class CardState:
     """The day of the last move-in (転入) recorded on the card (003 Q10: a notice may not arrive)."""
     expiry_notices_sent: tuple[str, ...] = ()
     """R44: ``subject:expires_on`` of the expiry notices J-LIS actually mailed."""
+    agent_inquiries: tuple[str, ...] = ()
+    """Inquiry letters (照会書) sent for an agent's request, not answered yet: ``procedure:subject@sent_on``
+    (R34 certificates, R56 a PIN reset)."""
     expiry_notices_undelivered: tuple[str, ...] = ()
     """R44: ``subject:expires_on`` of the expiry notices that came back undelivered."""
 

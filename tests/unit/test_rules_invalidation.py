@@ -21,6 +21,7 @@ from lifecycle.card import events as ev
 from lifecycle.decisions import DEFAULT_POLICIES
 from lifecycle.errors import RuleViolation, TerminalState
 from lifecycle.fees import assess_application_fee
+from lifecycle.filers import Filer
 from lifecycle.identifiers import certificate_id_for, certificate_serial
 from projections.status import card_status
 from tests.helpers.support import (
@@ -625,6 +626,9 @@ COMMANDS: dict[str, Callable[[Card], Any]] = {
     "invalidate": lambda c: c.invalidate("death", stamp(WHEN)),
     "end_as_replaced": lambda c: c.end_as_replaced(uuid4(), True, stamp(WHEN)),
     "record_expiry_notice_due": lambda c: c.record_expiry_notice_due(stamp(WHEN)),
+    "send_agent_inquiry": lambda c: c.send_agent_inquiry(
+        "pin_reset", "auth", Filer(role="agent", letter_of_delegation=True), stamp(WHEN)
+    ),
     "record_expiry_notice_sent": lambda c: c.record_expiry_notice_sent("card", d("2030-04-01"), stamp(WHEN)),
     "record_expiry_notice_undelivered": lambda c: c.record_expiry_notice_undelivered(
         "card", d("2030-04-01"), stamp(WHEN)
@@ -683,6 +687,7 @@ NOT_COMMANDS = {
     "due_expiry_notices",  # a question (R44)
     "record_expiry_notices",  # records nothing on an ended card, like record_lapses (R44)
     "require_signature_eligibility",  # a question (R40, R58), asked after check_certificate_request
+    "close_agent_inquiry",  # follows a request that the ended card already refused (R34, R56)
 }
 
 

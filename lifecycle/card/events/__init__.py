@@ -44,6 +44,8 @@ from lifecycle.card.events.application import (
 )
 from lifecycle.card.events.base import CardEvent
 from lifecycle.card.events.certificates_and_pins import (
+    AgentInquiryAnswered,
+    AgentInquiryLetterSent,
     CertificateAdded,
     CertificateWithheld,
     FaceRecognitionModeSet,
@@ -143,6 +145,8 @@ ALL_CARD_EVENTS: tuple[type[Any], ...] = (
     PinFailed,
     PinLocked,
     PinCounterReset,
+    AgentInquiryLetterSent,
+    AgentInquiryAnswered,
     PinReset,
     PinChanged,
     FaceRecognitionModeSet,
@@ -175,6 +179,8 @@ __all__ = [
     "Accepted",
     "AdditionalNotesFieldFull",
     "AddressChanged",
+    "AgentInquiryAnswered",
+    "AgentInquiryLetterSent",
     "ApplicationCancelled",
     "ApplicationVoided",
     "Applied",

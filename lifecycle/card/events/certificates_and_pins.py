@@ -78,6 +78,35 @@ class PinCounterReset(CardEvent):
         card.pins[self.pin] = 0
 
 
+class AgentInquiryLetterSent(CardEvent):
+    """照会書: an agent (or a household member) asked for certificates (R34) or a PIN reset (R56) on
+    the holder's behalf; the inquiry letter goes to the holder, who answers it (回答書), and the
+    agent comes back with the answer on a later day."""
+
+    TOPIC = "mynacard.Card.AgentInquiryLetterSent"
+    procedure: str
+    subject: str
+    filed_by: str
+
+    def apply_to(self, card: CardState) -> None:
+        card.agent_inquiries = (
+            *card.agent_inquiries,
+            f"{self.procedure}:{self.subject}@{self.effective_at.date().isoformat()}",
+        )
+
+
+class AgentInquiryAnswered(CardEvent):
+    """The agent brought the holder's answer to the inquiry letter; the request was carried out."""
+
+    TOPIC = "mynacard.Card.AgentInquiryAnswered"
+    procedure: str
+    subject: str
+
+    def apply_to(self, card: CardState) -> None:
+        key = f"{self.procedure}:{self.subject}@"
+        card.agent_inquiries = tuple(e for e in card.agent_inquiries if not e.startswith(key))
+
+
 class PinReset(CardEvent):
     """暗証番号再設定・初期化: unlocked and set anew, at the counter or a kiosk (R56)."""
 

@@ -9,12 +9,14 @@ rules, lapses, state, vocabulary, procedures.base); never the aggregate.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from uuid import UUID
 
 from lifecycle.card import events as ev
 from lifecycle.card import rules
 from lifecycle.card.procedures.base import ANYONE_WITH_PAPERS, Procedures
 from lifecycle.certificate_rules import SIG_MIN_AGE
+from lifecycle.errors import RuleViolation
 from lifecycle.filers import Filer
 from lifecycle.pins import LOCKOUT_AFTER
 from lifecycle.stamp import Stamp
@@ -36,6 +38,7 @@ class CertificateAndPinProcedures(Procedures):
         stamp: Stamp,
         *,
         renewal: bool = False,
+        inquiry_answered: bool = False,
     ) -> None:
         """R34: certificates go onto a valid card whose face details are up to date, with the
         住基 PIN; an agent's request goes through an inquiry letter (not the same day); a SIG is
@@ -52,7 +55,43 @@ class CertificateAndPinProcedures(Procedures):
             holder_under_15=self.age_on(stamp.on) < SIG_MIN_AGE,
             holder_adult_ward=self.adult_ward,
             face_recognition_card=self.face_recognition_card,
+            inquiry_answered=inquiry_answered
+            and self._inquiry_answered("certificates", ",".join(sorted(kinds)), "R34", stamp.on),
         )
+
+    def send_agent_inquiry(self, procedure: str, subject: str, filer: Filer, stamp: Stamp) -> None:
+        """照会書 (R34, R56; 001/002): an agent or a household member asks for AUTH (a SIG only the
+        holder applies for, R41) or a PIN reset; the inquiry letter goes to the holder and the agent
+        comes back with the answer on a later day."""
+        rule = "R34" if procedure == "certificates" else "R56"
+        self._require_live(rule, "an inquiry letter", stamp.on)
+        rules.certificates.check_agent_inquiry(procedure, subject, filer)
+        if procedure == "certificates":
+            self._require_active(rule, "an inquiry letter for certificates", stamp.on)
+        self._check_filer(filer, ("agent", "household_member"), rule, "an inquiry letter", stamp.on)
+        self._trigger(
+            ev.AgentInquiryLetterSent, stamp, procedure=procedure, subject=subject, filed_by=filer.role
+        )
+
+    def close_agent_inquiry(self, procedure: str, subject: str, stamp: Stamp) -> None:
+        """The request an inquiry letter was sent for was carried out with the holder's answer."""
+        self._trigger(ev.AgentInquiryAnswered, stamp, procedure=procedure, subject=subject)
+
+    def _inquiry_answered(self, procedure: str, subject: str, rule: str, on: date) -> bool:
+        """The agent brings the answer to an inquiry letter sent for this request on an earlier day."""
+        key = f"{procedure}:{subject}@"
+        sent = [e for e in self.agent_inquiries if e.startswith(key)]
+        if not sent:
+            raise RuleViolation(
+                rule,
+                f"no inquiry letter was sent for this request ({procedure} {subject})",
+                hint="send it first: mynacard send-inquiry CARD --procedure … --subject …",
+            )
+        if date.fromisoformat(sent[-1].split("@", 1)[1]) >= on:
+            raise RuleViolation(
+                rule, "the answer to an inquiry letter is brought on a later day, not the same day"
+            )
+        return True
 
     def check_revocation_request(self, filer: Filer, stamp: Stamp) -> None:
         """R42: 失効申請 by the holder, a legal representative (R18) or an agent with a 委任状."""
@@ -154,12 +193,14 @@ class CertificateAndPinProcedures(Procedures):
         forgotten: bool,
         additional_id: bool,
         other_certificate_pin_known: bool,
+        inquiry_answered: bool = False,
     ) -> None:
         """R56: at the counter with ID (one more for a forgotten PIN), or at a kiosk for a SIG or
         AUTH PIN when the other one is known and not locked; never by phone; an agent goes
         through an inquiry letter."""
         self._require_live("R56", "a PIN reset", stamp.on)
         self._pin_failures(pin, "R56")
+        answered = inquiry_answered and self._inquiry_answered("pin_reset", pin, "R56", stamp.on)
         rules.pins.check_pin_reset(
             pin,
             channel,
@@ -170,8 +211,11 @@ class CertificateAndPinProcedures(Procedures):
             other_certificate_pin_known=other_certificate_pin_known,
             holder_under_15=self.age_on(stamp.on) < SIG_MIN_AGE,
             holder_adult_ward=self.adult_ward,
+            inquiry_answered=answered,
         )
         self._trigger(ev.PinReset, stamp, pin=pin, channel=channel)
+        if answered:
+            self._trigger(ev.AgentInquiryAnswered, stamp, procedure="pin_reset", subject=pin)
 
     def change_pin(self, pin: str, channel: str, stamp: Stamp) -> None:
         """R57: at the counter every PIN; at home all but the 住基 PIN; a locked PIN is reset."""

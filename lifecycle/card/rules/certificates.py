@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from datetime import date
 
 from lifecycle.certificate_rules import signature_eligibility
-from lifecycle.errors import RuleViolation
+from lifecycle.errors import RuleViolation, UncoveredCase
 from lifecycle.filers import Filer, check_legal_representative_authority
+from lifecycle.pins import PIN_KINDS
 
 
 def certificate_plan(
@@ -64,6 +65,7 @@ def check_certificate_request(
     holder_under_15: bool,
     holder_adult_ward: bool,
     face_recognition_card: bool,
+    inquiry_answered: bool = False,
 ) -> None:
     """R34: certificates go onto a card whose face details are up to date, with the 住基 PIN;
     an agent's request goes through an inquiry letter (not the same day); a SIG is applied for
@@ -74,11 +76,13 @@ def check_certificate_request(
             "the card's face details are not up to date",
             hint="complete the card-information change (券面記載事項変更) first",
         )
-    if filer.role in {"agent", "household_member"}:
+    if filer.role in {"agent", "household_member"} and not inquiry_answered:
         raise RuleViolation(
             "R34",
             "a request by someone other than the holder goes through an inquiry letter (照会書) "
             "and is not done the same day",
+            hint="send the inquiry letter (mynacard send-inquiry CARD --procedure certificates --subject "
+            "AUTH --filed-by agent …), then come back with the holder's answer (--inquiry-answered)",
         )
     if "SIG" in kinds and filer.role != "holder":
         raise RuleViolation("R41", "a signature certificate is applied for by the holder in person")
@@ -116,3 +120,23 @@ def check_smartphone_suspension_lifted(suspended: bool) -> None:
     """R48: only a suspension can be lifted."""
     if not suspended:
         raise RuleViolation("R48", "the smartphone certificates are not suspended")
+
+
+INQUIRY_PROCEDURES = ("certificates", "pin_reset")
+
+
+def check_agent_inquiry(procedure: str, subject: str, filer: Filer) -> None:
+    """R34, R56: an inquiry letter is for an agent's or a household member's request, for AUTH (the
+    SIG is the holder's own, R41) or a PIN reset of one PIN."""
+    if procedure not in INQUIRY_PROCEDURES:
+        raise UncoveredCase(
+            "R34", f"an inquiry letter is for {' or '.join(INQUIRY_PROCEDURES)}, not {procedure!r}"
+        )
+    if filer.role not in {"agent", "household_member"}:
+        raise RuleViolation("R34", "the holder or a legal representative applies at the counter without one")
+    if procedure == "certificates" and subject != "AUTH":
+        raise RuleViolation(
+            "R41", "only the AUTH certificate is asked for by someone else (the SIG by the holder)"
+        )
+    if procedure == "pin_reset" and subject not in PIN_KINDS:
+        raise UncoveredCase("R56", f"unknown PIN {subject!r}")

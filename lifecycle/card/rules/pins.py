@@ -87,6 +87,7 @@ def check_pin_reset(
     other_certificate_pin_known: bool,
     holder_under_15: bool,
     holder_adult_ward: bool,
+    inquiry_answered: bool = False,
 ) -> None:
     """R56: at the counter with ID (one more for a forgotten PIN), or at a kiosk for a SIG or
     AUTH PIN when the other one is known and not locked; never by phone; an agent goes
@@ -106,8 +107,13 @@ def check_pin_reset(
                 f"the kiosk needs the {other} PIN, which is not usable",
                 hint="reset it at the municipal counter",
             )
-    if filer.role not in {"holder", "legal_representative"}:
-        raise RuleViolation("R56", "an agent's PIN reset goes through an inquiry letter (照会書)")
+    if filer.role not in {"holder", "legal_representative"} and not inquiry_answered:
+        raise RuleViolation(
+            "R56",
+            "an agent's PIN reset goes through an inquiry letter (照会書)",
+            hint="send the inquiry letter (mynacard send-inquiry CARD --procedure pin_reset --subject PIN "
+            "--filed-by agent …), then come back with the holder's answer (--inquiry-answered)",
+        )
     if filer.role == "legal_representative":
         check_legal_representative_authority(
             filer, holder_under_15=holder_under_15, holder_adult_ward=holder_adult_ward
