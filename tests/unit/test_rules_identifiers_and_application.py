@@ -1309,7 +1309,8 @@ def test_R17_notification_card_lost_outside_needs_a_police_report() -> None:
     ) == ["Issued", "PinsSet"]
 
 
-def test_R17_number_notification_letter_is_shown_and_returned() -> None:
+def test_R17_R61_number_notification_letter_is_shown_and_returned() -> None:
+    """R61: the 通知カード scheme ended; a 個人番号通知書 is shown and handed back."""
     card = _card_of(d("1980-10-10"))
     letter = handover(notification_card="number_letter_returned")
     events = new_events(card, lambda: card.hand_over(letter, stamp("2025-06-01"), DEFAULT_POLICIES))
