@@ -291,3 +291,19 @@ def attempts(story: Story, pin: str, outcomes: str, when: str = "2021-01-10T10:0
     """``outcomes``: ``x`` a wrong entry, ``o`` a right one."""
     for outcome in outcomes:
         story.run(cm.RecordPinAttempt, when, pin=pin, success=outcome == "o")
+
+
+def refused_by_the_service(
+    story: Story, rule: str, command: type[m.Command], when: str, **fields: Any
+) -> RuleViolation:
+    """The service refuses ``command`` with ``rule`` and records nothing anywhere (the log's head
+    does not move). An application is filed with the story's defaults (``Story.apply``)."""
+    head = story.app.recorder.max_notification_id()
+    with pytest.raises(RuleViolation) as info:
+        if command is m.SubmitApplication:
+            story.apply(when, **fields)
+        else:
+            story.run(command, when, **fields)
+    assert info.value.rule == rule, str(info.value)
+    assert story.app.recorder.max_notification_id() == head
+    return info.value

@@ -3,13 +3,10 @@ and a second visit (seeds 001, 002: 代理人手続等の場合は後日再来�
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from commands import certificate_models as cm
-from lifecycle.errors import RuleViolation
-from tests.helpers.support import Story
+from tests.helpers.support import Story, refused_by_the_service
 
 AGENT = {"role": "agent", "letter_of_delegation": True}
 
@@ -20,24 +17,17 @@ def active(story: Story) -> Story:
     return story
 
 
-def refused(story: Story, rule: str, command: Any, when: str, **fields: Any) -> RuleViolation:
-    head = story.app.recorder.max_notification_id()
-    with pytest.raises(RuleViolation) as info:
-        story.run(command, when, **fields)
-    assert info.value.rule == rule, str(info.value)
-    assert story.app.recorder.max_notification_id() == head
-    return info.value
-
-
 def test_R34_an_agents_AUTH_request_goes_through_an_inquiry_letter_and_a_later_visit(active: Story) -> None:
-    error = refused(active, "R34", cm.IssueCertificates, "2021-01-10T10:00", kinds=["AUTH"], filed_by=AGENT)
+    error = refused_by_the_service(
+        active, "R34", cm.IssueCertificates, "2021-01-10T10:00", kinds=["AUTH"], filed_by=AGENT
+    )
     assert "send-inquiry" in (error.hint or "")
     sent = active.run(
         cm.SendAgentInquiry, "2021-01-10T10:05", procedure="certificates", subject="AUTH", filed_by=AGENT
     )
     assert [e.type for e in sent.events] == ["AgentInquiryLetterSent"]
     # Not the same day.
-    refused(
+    refused_by_the_service(
         active,
         "R34",
         cm.IssueCertificates,
@@ -63,7 +53,7 @@ def test_R34_an_agents_AUTH_request_goes_through_an_inquiry_letter_and_a_later_v
 
 
 def test_R41_no_inquiry_letter_makes_an_agents_SIG_request_possible(active: Story) -> None:
-    refused(
+    refused_by_the_service(
         active,
         "R41",
         cm.SendAgentInquiry,
@@ -76,8 +66,10 @@ def test_R41_no_inquiry_letter_makes_an_agents_SIG_request_possible(active: Stor
 
 def test_R56_an_agents_PIN_reset_goes_through_an_inquiry_letter(story: Story) -> None:
     story.to_active()
-    refused(story, "R56", cm.ResetPin, "2021-01-10T10:00", pin="auth", new_pin="5678", filed_by=AGENT)
-    refused(  # the answer without a letter sent
+    refused_by_the_service(
+        story, "R56", cm.ResetPin, "2021-01-10T10:00", pin="auth", new_pin="5678", filed_by=AGENT
+    )
+    refused_by_the_service(  # the answer without a letter sent
         story,
         "R56",
         cm.ResetPin,
@@ -96,7 +88,7 @@ def test_R56_an_agents_PIN_reset_goes_through_an_inquiry_letter(story: Story) ->
 
 
 def test_R34_the_holder_needs_no_inquiry_letter(active: Story) -> None:
-    refused(
+    refused_by_the_service(
         active,
         "R34",
         cm.SendAgentInquiry,

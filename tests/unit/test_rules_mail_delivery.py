@@ -13,7 +13,7 @@ from commands import models as m
 from commands import pickup_models as pm
 from commands.application import CardLifecycle
 from lifecycle.errors import RuleViolation
-from tests.helpers.support import PIN_VALUES_BY_KIND, Clock, Story, at, my_number
+from tests.helpers.support import PIN_VALUES_BY_KIND, Clock, Story, at, my_number, refused_by_the_service
 
 DOCUMENTS = {"identity_documents": ["driving_licence"]}
 IN_PERSON = {**DOCUMENTS, "applicant_present": True}
@@ -30,15 +30,6 @@ def deliver(story: Story, when: str, **fields: Any) -> Any:
     needed = story.card.pins_needed_at_handover(at(when).date())
     pins = {f"{k}_pin": v for k, v in PIN_VALUES_BY_KIND.items() if k in needed}
     return story.run(m.HandOverCard, when, method="mail", notification_card="collected", **pins, **fields)
-
-
-def refused(story: Story, rule: str, command: type[m.Command], when: str, **fields: Any) -> RuleViolation:
-    head = story.app.recorder.max_notification_id()
-    with pytest.raises(RuleViolation) as info:
-        story.run(command, when, **fields)
-    assert info.value.rule == rule, str(info.value)
-    assert story.app.recorder.max_notification_id() == head
-    return info.value
 
 
 @pytest.mark.parametrize(
@@ -78,13 +69,13 @@ def test_R03_a_card_applied_for_online_is_not_mailed(story: Story) -> None:
     story.apply("2025-04-01T09:00", photo_taken_on="2025-03-20")
     story.run(m.AcceptApplication, "2025-04-10T09:00")
     story.run(m.ProduceCard, "2025-05-01T09:00")
-    error = refused(story, "R03", pm.MailCard, "2025-05-02T09:00")
+    error = refused_by_the_service(story, "R03", pm.MailCard, "2025-05-02T09:00")
     assert "counter" in (error.hint or "")
 
 
 def test_R03_a_card_whose_face_no_longer_matches_the_resident_record_is_not_mailed(story: Story) -> None:
     produced(story, "assisted")
-    refused(story, "R03", pm.MailCard, "2025-05-02T09:00", face_details_current=False)
+    refused_by_the_service(story, "R03", pm.MailCard, "2025-05-02T09:00", face_details_current=False)
 
 
 def test_R03_a_renewal_is_handed_over_at_the_counter_not_mailed(app: CardLifecycle, clock: Clock) -> None:
@@ -102,7 +93,7 @@ def test_R03_a_renewal_is_handed_over_at_the_counter_not_mailed(app: CardLifecyc
     )
     renewal.run(m.AcceptApplication, "2029-08-10T09:00")
     renewal.run(m.ProduceCard, "2029-09-01T09:00")
-    error = refused(renewal, "R03", pm.MailCard, "2029-09-02T09:00")
+    error = refused_by_the_service(renewal, "R03", pm.MailCard, "2029-09-02T09:00")
     assert "renewal" in error.message
 
 
@@ -111,7 +102,7 @@ def test_R03_a_card_returned_undelivered_goes_to_counter_pickup(story: Story) ->
     story.run(pm.MailCard, "2025-05-02T09:00")
     story.run(pm.RecordMailReturned, "2025-05-20T09:00")
     assert story.card.mail_returned
-    refused(story, "R03", pm.MailCard, "2025-05-21T09:00")
+    refused_by_the_service(story, "R03", pm.MailCard, "2025-05-21T09:00")
     with pytest.raises(RuleViolation) as info:
         deliver(story, "2025-05-21T10:00")
     assert info.value.rule == "R03"
@@ -130,5 +121,5 @@ def test_R03_a_card_returned_undelivered_goes_to_counter_pickup(story: Story) ->
 
 def test_R03_an_arrival_notice_or_a_return_follows_a_mailing(story: Story) -> None:
     produced(story, "counter")
-    refused(story, "R03", pm.RecordArrivalNotice, "2025-05-02T09:00")
-    refused(story, "R03", pm.RecordMailReturned, "2025-05-02T09:00")
+    refused_by_the_service(story, "R03", pm.RecordArrivalNotice, "2025-05-02T09:00")
+    refused_by_the_service(story, "R03", pm.RecordMailReturned, "2025-05-02T09:00")

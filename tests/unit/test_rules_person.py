@@ -11,10 +11,18 @@ import pytest
 from commands import certificate_models as cm
 from commands import models as m
 from commands.application import CardLifecycle, CommandResult
-from lifecycle.errors import RuleViolation
 from lifecycle.holder import Holder
 from lifecycle.identifiers import holder_id_for, holder_reference
-from tests.helpers.support import KEY, PIN_VALUES_BY_KIND, Clock, Story, at, certificates_of, my_number
+from tests.helpers.support import (
+    KEY,
+    PIN_VALUES_BY_KIND,
+    Clock,
+    Story,
+    at,
+    certificates_of,
+    my_number,
+    refused_by_the_service,
+)
 
 HANDOVER = {"identity_documents": ["driving_licence"], "notification_card": "collected"}
 BORN = "1980-03-15"
@@ -38,19 +46,6 @@ def person(app: CardLifecycle, number: str) -> Holder:
     holder = app.load_holder(holder_id_for(holder_reference(number, KEY)))
     assert holder is not None
     return holder
-
-
-def refused(story: Story, rule: str, command: type[m.Command], when: str, **fields: Any) -> RuleViolation:
-    """Refused by ``rule``, and nothing recorded anywhere (the log's head does not move)."""
-    head = story.app.recorder.max_notification_id()
-    with pytest.raises(RuleViolation) as info:
-        if command is m.SubmitApplication:
-            story.apply(when, **fields)
-        else:
-            story.run(command, when, **fields)
-    assert info.value.rule == rule, str(info.value)
-    assert story.app.recorder.max_notification_id() == head
-    return info.value
 
 
 @pytest.fixture
@@ -125,7 +120,9 @@ def test_R63_spec_example_new_application_refused_while_a_card_is_in_use(
     app: CardLifecycle, clock: Clock, card_a: Story
 ) -> None:
     second = Story(app, clock, my_number_=card_a.my_number)
-    error = refused(second, "R63", m.SubmitApplication, "2025-01-10T09:00", photo_taken_on="2025-01-01")
+    error = refused_by_the_service(
+        second, "R63", m.SubmitApplication, "2025-01-10T09:00", photo_taken_on="2025-01-01"
+    )
     assert "renewal" in (error.hint or "") and "reissue" in (error.hint or "")
     assert card_a.application_id in (error.hint or "")
 
@@ -135,7 +132,7 @@ def test_R63_spec_example_reissue_for_loss_refused_until_the_loss_is_reported(
 ) -> None:
     reissue = Story(app, clock, my_number_=card_a.my_number)
     fields = {"kind": "reissue", "reissue_reason": "loss", "previous_card": card_a.application_id}
-    error = refused(
+    error = refused_by_the_service(
         reissue, "R63", m.SubmitApplication, "2025-01-10T09:00", photo_taken_on="2025-01-01", **fields
     )
     assert "report-loss" in (error.hint or "")
@@ -151,7 +148,9 @@ def test_R63_one_application_in_progress_until_the_first_is_cancelled(
     number = my_number(6_300_001)
     first, second = Story(app, clock, my_number_=number), Story(app, clock, my_number_=number)
     first.apply("2025-01-10T09:00", photo_taken_on="2025-01-01")
-    error = refused(second, "R63", m.SubmitApplication, "2025-01-11T09:00", photo_taken_on="2025-01-01")
+    error = refused_by_the_service(
+        second, "R63", m.SubmitApplication, "2025-01-11T09:00", photo_taken_on="2025-01-01"
+    )
     assert first.application_id[:4] in error.message
 
     first.run(m.CancelApplication, "2025-01-12T09:00")
@@ -257,7 +256,9 @@ def test_R65_an_application_under_the_replaced_number_is_refused(
         m.InvalidateCard, "2025-09-01T10:00", reason="my_number_changed", new_my_number=my_number(6_500_012)
     )
     late = Story(app, clock, my_number_=card_a.my_number)
-    error = refused(late, "R65", m.SubmitApplication, "2025-09-02T09:00", photo_taken_on="2025-08-20")
+    error = refused_by_the_service(
+        late, "R65", m.SubmitApplication, "2025-09-02T09:00", photo_taken_on="2025-08-20"
+    )
     assert "new My Number" in error.message
 
 
