@@ -62,6 +62,7 @@ from tests.helpers import harness
 from tests.helpers.backend import BACKEND, database_url
 
 MODELS: tuple[type[m.Command], ...] = (*m.CARD_COMMANDS, *pm.PICKUP_COMMANDS, *cm.CERTIFICATE_COMMANDS)
+
 MIN_PAYLOADS = 10_000
 BATCH = 4
 """Payloads per hypothesis example (the engine's own cost per example is larger than a payload's)."""
