@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 from mynacard.bootstrap import open_write_side
-from tests.e2e.test_cli_stories import Run, Store, clean_env
+from tests.e2e.test_cli_stories import Store, clean_env
+from tests.helpers.recorded_store import Run
 from tests.helpers.support import Clock, Story, certificates_of, my_number
 
 

@@ -20,7 +20,6 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from uuid import uuid4
 
 import pytest
@@ -31,31 +30,13 @@ from mynacard.bootstrap import open_write_side
 from mynacard.cli import build_parser, main
 from storage.keys import KEY_FILE
 from tests.helpers.backend import POSTGRES, database_url, raw_storage
+from tests.helpers.recorded_store import Run
 from tests.helpers.support import Clock, Story, application_id, my_number
 
 ACTOR = "clerk-cli-7"
 NUMBER = my_number(31_415_926_535)
 PHOTO = "2024-04-01"
 SIG_PIN = "ZQ7XK9PW"
-
-
-@dataclass
-class Run:
-    returncode: int
-    stdout: str
-    stderr: str
-
-    @property
-    def out(self) -> Any:
-        assert self.returncode == 0, self.stderr
-        return json.loads(self.stdout)
-
-    @property
-    def error(self) -> dict[str, Any]:
-        assert self.returncode != 0, self.stdout
-        assert self.stdout == ""
-        err: dict[str, Any] = json.loads(self.stderr)["error"]
-        return err
 
 
 @dataclass(frozen=True)
