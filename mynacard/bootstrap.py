@@ -39,7 +39,7 @@ from projections.read_side import ReadSide, UpstreamApp
 from storage.crypto import RingKey
 from storage.errors import ConfigurationError
 from storage.integrity import TamperingDetected
-from storage.interface import Checkpoints, CommandLog, StorageFactory
+from storage.interface import Checkpoints, CommandLog, StaffRegistry, StorageFactory
 from storage.keys import (
     CIPHER_KEY_FILE,
     KEY_FILE,
@@ -296,3 +296,13 @@ def open_read_side(settings: Settings, upstream: UpstreamApp | None = None) -> R
 def upstream_of(app: CardLifecycle) -> UpstreamApp:
     """A running write application's log, for a read side in the same process (tests, benchmarks)."""
     return UpstreamApp(app.name, app.recorder, app.mapper)
+
+
+def open_staff_registry(settings: Settings) -> StaffRegistry:
+    """Staff tokens and access records, in the event store's own database (its file on SQLite,
+    its schema and table prefix on PostgreSQL)."""
+    ensure_data_dir(settings)
+    env = storage_env(settings)
+    prepare_storage(env)
+    factory: StorageFactory[Any] = StorageFactory.construct(Environment(name=LOG_NAME, env=env))
+    return factory.staff_registry()

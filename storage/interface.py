@@ -7,11 +7,13 @@ pattern: one interface module, one module per backend implementing it).
 - ``TrackedView``: what every read model keeps beside its rows (tracking position, log head,
   snapshot, scratch twin, atomic swap); ``LifecycleView`` and ``RevocationView`` are the two.
 - ``Checkpoints``: durable consumers' acknowledged positions, their fingerprints and leases.
+- ``StaffRegistry``: staff tokens (their hashes) and the append-only access records.
 - ``StorageFactory``: the library's ``InfrastructureFactory`` that also makes the recorders above;
   a backend module (``storage.sqlite``, ``storage.postgres``) holds exactly one subclass, found
   by the ``PERSISTENCE_MODULE`` setting.
 
-May import: the standard library, ``eventsourcing.persistence`` and ``storage.records``.
+May import: the standard library, ``eventsourcing.persistence``, ``storage.records`` and
+``storage.staff``.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from storage.records import (
     StoreIdentity,
     ViewSnapshot,
 )
+from storage.staff import AccessCount, AccessRecord, StaffToken
 
 # ----------------------------------------------------------------------------- the event store
 
@@ -237,6 +240,55 @@ class Checkpoints(TrackingRecorder, ABC):
         when another holds it), released when the process ends, however it ends."""
 
 
+# ----------------------------------------------------------------------------- staff
+
+
+class StaffRegistry(ABC):
+    """Staff tokens and the access log of personal data (in the event store's own database).
+    Access records are append-only: the tables refuse an update or a delete."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    @abstractmethod
+    def add_token(self, token: StaffToken) -> None: ...
+
+    @abstractmethod
+    def token_by_hash(self, token_hash: str) -> StaffToken | None: ...
+
+    @abstractmethod
+    def token_by_id(self, token_id: str) -> StaffToken | None: ...
+
+    @abstractmethod
+    def tokens(self) -> list[StaffToken]: ...
+
+    @abstractmethod
+    def revoke_token(self, token_id: str, at: str, by: str) -> bool:
+        """Revoke a live token (False: unknown or already revoked; nothing changed)."""
+
+    @abstractmethod
+    def record_access(self, record: AccessRecord) -> None: ...
+
+    @abstractmethod
+    def count_access(self, day: str, name: str, role: str, route: str) -> None: ...
+
+    @abstractmethod
+    def access_records(
+        self,
+        *,
+        subject: str | None = None,
+        name: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        limit: int = 1000,
+        offset: int = 0,
+    ) -> list[AccessRecord]:
+        """Access records matching every filter given, oldest first."""
+
+    @abstractmethod
+    def access_counts(self) -> list[AccessCount]: ...
+
+
 # ----------------------------------------------------------------------------- the factory
 
 TTracking = TypeVar("TTracking", bound=TrackingRecorder)
@@ -258,3 +310,7 @@ class StorageFactory(InfrastructureFactory[TTracking]):
     @abstractmethod
     def checkpoints(self) -> Checkpoints:
         """The durable consumers' checkpoint store (tables created on first use)."""
+
+    @abstractmethod
+    def staff_registry(self) -> StaffRegistry:
+        """Staff tokens and access records (tables created on first use)."""

@@ -15,6 +15,7 @@ from storage.postgres.checkpoints import PostgresCheckpoints
 from storage.postgres.event_store import PostgresCommandLogRecorder
 from storage.postgres.lifecycle_view import PostgresLifecycleView
 from storage.postgres.revocation_list import PostgresRevocationView
+from storage.postgres.staff import PostgresStaffRegistry
 
 
 class PostgresStorage(PostgresFactory, StorageFactory[PostgresTrackingRecorder]):
@@ -30,3 +31,6 @@ class PostgresStorage(PostgresFactory, StorageFactory[PostgresTrackingRecorder])
 
     def checkpoints(self) -> PostgresCheckpoints:
         return self.tracking_recorder(PostgresCheckpoints)
+
+    def staff_registry(self) -> PostgresStaffRegistry:
+        return PostgresStaffRegistry(self.datastore, self.env.name.lower())

@@ -13,6 +13,7 @@ from storage.sqlite.checkpoints import SQLiteCheckpoints
 from storage.sqlite.event_store import SQLiteCommandLogRecorder
 from storage.sqlite.lifecycle_view import SQLiteLifecycleView
 from storage.sqlite.revocation_list import SQLiteRevocationView
+from storage.sqlite.staff import SQLiteStaffRegistry
 
 
 class SQLiteStorage(SQLiteFactory, StorageFactory[SQLiteTrackingRecorder]):
@@ -34,3 +35,6 @@ class SQLiteStorage(SQLiteFactory, StorageFactory[SQLiteTrackingRecorder]):
         recorder = self.tracking_recorder(SQLiteCheckpoints)
         assert isinstance(recorder, SQLiteCheckpoints)
         return recorder
+
+    def staff_registry(self) -> SQLiteStaffRegistry:
+        return SQLiteStaffRegistry(self.datastore)

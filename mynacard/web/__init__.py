@@ -1,0 +1,1 @@
+"""The clerks' web page, served by the same app at ``/`` (server-rendered templates)."""
