@@ -89,7 +89,9 @@ def problem(request: Request, status: int, kind: str, detail: str, **extra: Any)
         "request_id": getattr(request.state, "request_id", None),
     }
     body.update({k: v for k, v in extra.items() if v is not None})
-    headers = {"WWW-Authenticate": 'Bearer realm="mynacard"'} if status == 401 else None
+    headers = {"X-Request-Id": body["request_id"] or ""}
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="mynacard"'
     return JSONResponse(
         {k: v for k, v in body.items() if v is not None}, status, headers, media_type=PROBLEM_JSON
     )
