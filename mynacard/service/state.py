@@ -22,7 +22,7 @@ from mynacard.cli_support import log_integrity, views_on_this_log
 from mynacard.service.identity import Authenticator, Identity, TokenAuthenticator
 from mynacard.service.metrics import Metrics
 from mynacard.service.roles import ITEMISED_ROLES
-from projections.queries import Questions
+from mynacard.queries import Questions
 from projections.read_side import ReadSide
 from storage.interface import StaffRegistry
 from storage.staff import AccessRecord

@@ -374,7 +374,7 @@ def test_sweep_over_http_records_what_time_made_due(staff: Staff) -> None:
 def test_unexpected_errors_carry_a_request_id_and_no_traceback(
     staff: Staff, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from projections.queries import Questions
+    from mynacard.queries import Questions
 
     def boom(*_: Any, **__: Any) -> Any:
         raise RuntimeError("secret internals")

@@ -3,7 +3,8 @@ the read side alone (its views, and its log for audit replay): what the HTTP ser
 web page serve. Each answer is composed here once; the rules stay in ``projections.status``,
 ``projections.certificates`` and ``projections.audit``.
 
-May import: ``projections``, ``commands.errors``, ``lifecycle`` and the library.
+Lives with the entry points (it raises the command boundary's errors, which the read side may not
+import); may import everything but the write application.
 """
 
 from __future__ import annotations
