@@ -19,10 +19,10 @@ from commands.config import Settings
 from commands.models import Command
 from mynacard.bootstrap import open_read_side, open_staff_registry, open_write_side
 from mynacard.cli_support import log_integrity, views_on_this_log
+from mynacard.queries import Questions
 from mynacard.service.identity import Authenticator, Identity, TokenAuthenticator
 from mynacard.service.metrics import Metrics
 from mynacard.service.roles import ITEMISED_ROLES
-from mynacard.queries import Questions
 from projections.read_side import ReadSide
 from storage.interface import StaffRegistry
 from storage.staff import AccessRecord

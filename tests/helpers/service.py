@@ -37,6 +37,14 @@ PINS = {"sig_pin": "ABC123", "auth_pin": "1234", "juki_pin": "1234", "card_detai
 _application_ids = iter(range(10**22, 10**23))
 
 
+def new_my_number() -> str:
+    """A valid My Number (R01 check digit) of a new person."""
+    from stdnum.jp import in_
+
+    body = f"{uuid.uuid4().int % 10**11:011d}"
+    return body + str(in_.calc_check_digit(body))
+
+
 def new_application_id() -> str:
     return f"{next(_application_ids) + uuid.uuid4().int % 10**12:023d}"
 
