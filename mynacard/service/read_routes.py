@@ -65,9 +65,11 @@ def card_id_of(text: str) -> UUID:
     return card_id
 
 
-def _record(request: Request, identity: Identity, kind: str, subject: str, purpose: str | None) -> None:
+async def _record(request: Request, identity: Identity, kind: str, subject: str, purpose: str | None) -> None:
+    """Record the read (in the threadpool: it writes to the store) before the answer leaves."""
     route = request.scope.get("route")
-    service_of(request).record_access(
+    await run_in_threadpool(
+        service_of(request).record_access,
         identity,
         method=request.method,
         route=getattr(route, "path", request.url.path),
@@ -78,9 +80,11 @@ def _record(request: Request, identity: Identity, kind: str, subject: str, purpo
     )
 
 
-def _count(request: Request, identity: Identity) -> None:
+async def _count(request: Request, identity: Identity) -> None:
     route = request.scope.get("route")
-    service_of(request).count_access(identity, getattr(route, "path", request.url.path))
+    await run_in_threadpool(
+        service_of(request).count_access, identity, getattr(route, "path", request.url.path)
+    )
 
 
 async def _ask(service: Service, question: Any) -> Any:
@@ -117,7 +121,7 @@ def add_read_routes(app: FastAPI) -> None:
             service_of(request),
             lambda q: q.card(card_id, as_of=day, as_known_at=known, at_position=at_position),
         )
-        _record(request, identity, "card", str(card_id), purpose)
+        await _record(request, identity, "card", str(card_id), purpose)
         return answer  # type: ignore[no-any-return]
 
     @r.get("/cards/{card}/history", summary="every event of a card and its certificates, in order")
@@ -138,7 +142,7 @@ def add_read_routes(app: FastAPI) -> None:
                 card_id, as_known_at=known, at_position=at_position, until_version=until_version
             ),
         )
-        _record(request, identity, "card", str(card_id), purpose)
+        await _record(request, identity, "card", str(card_id), purpose)
         return answer  # type: ignore[no-any-return]
 
     @r.post("/persons/lookup", summary="every card of a person, by My Number (in the body, never the URL)")
@@ -153,7 +157,7 @@ def add_read_routes(app: FastAPI) -> None:
         service = service_of(request)
         ref = holder_reference(number.get_secret_value(), service.write.holder_key)
         answer = await _ask(service, lambda q: q.cards_of_holder(ref))
-        _record(request, identity, "person", ref, lookup.purpose)
+        await _record(request, identity, "person", ref, lookup.purpose)
         return answer  # type: ignore[no-any-return]
 
     @r.get("/certificates/{serial}", summary="a certificate's state and validity at a moment (with its card)")
@@ -166,7 +170,7 @@ def add_read_routes(app: FastAPI) -> None:
     ) -> dict[str, Any]:
         moment = moment_of("at", at)
         answer = await _ask(service_of(request), lambda q: q.certificate(serial, moment))
-        _record(request, identity, "certificate", serial.strip().upper(), purpose)
+        await _record(request, identity, "certificate", serial.strip().upper(), purpose)
         return answer  # type: ignore[no-any-return]
 
     @r.get(
@@ -184,7 +188,7 @@ def add_read_routes(app: FastAPI) -> None:
         assert moment is not None
         known = moment_of("as_known_at", as_known_at)
         answer = await _ask(service_of(request), lambda q: q.valid_at(serial, moment, known))
-        _count(request, identity)
+        await _count(request, identity)
         return answer  # type: ignore[no-any-return]
 
     @r.get("/revocations", summary="the revocation list with its list number")
@@ -194,7 +198,7 @@ def add_read_routes(app: FastAPI) -> None:
         identity: Identity = require(Permission.CERTIFICATE_STATUS),
     ) -> dict[str, Any]:
         answer = await _ask(service_of(request), lambda q: q.revocations(include_removed=all))
-        _count(request, identity)
+        await _count(request, identity)
         return answer  # type: ignore[no-any-return]
 
     @r.get("/expiring", summary="cards and certificates expiring in a date range (R44)")
@@ -208,7 +212,7 @@ def add_read_routes(app: FastAPI) -> None:
         first, last = day_of("from", from_), day_of("to", to)
         assert last is not None
         answer = await _ask(service_of(request), lambda q: q.expiring(first, last))
-        _record(request, identity, "listing", f"expiring {answer['from']}..{answer['to']}", purpose)
+        await _record(request, identity, "listing", f"expiring {answer['from']}..{answer['to']}", purpose)
         return answer  # type: ignore[no-any-return]
 
     @r.get("/counts", summary="counts of cards and certificates by status, kind and month")
