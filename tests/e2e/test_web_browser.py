@@ -15,6 +15,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from collections.abc import Iterator
+import os
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,8 @@ ARGS = [
     "--disable-sync",
 ]
 ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOTS = ROOT / "test-output" / "screenshots"
+SCREENSHOTS = Path(os.environ.get("MYNACARD_TEST_OUTPUT") or ROOT / "test-output") / "screenshots"
+"""Where the screenshots go (CI points ``MYNACARD_TEST_OUTPUT`` at the checkout it was started in)."""
 DESKTOP = {"width": 1280, "height": 800}
 TABLET = {"width": 800, "height": 1180}
 
