@@ -12,10 +12,10 @@ screenshots to show the labels. Missing either fails the test: it never skips.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
-import os
 from pathlib import Path
 from typing import Any
 
