@@ -14,6 +14,10 @@ policies, the system clock.
 | ``MYNACARD_ACTOR`` | the login name | who records commands |
 | ``MYNACARD_POLICIES__<NAME>`` | the spec's decisions | e.g. ``MYNACARD_POLICIES__FEB29_BIRTHDAY=mar1`` |
 | ``MYNACARD_CLOCK_TOLERANCE`` | 5 | seconds the clock may lag the newest recorded event (R66) |
+| ``MYNACARD_ISSUER_CERT`` | ``issuer.pem``: a test CA in the data directory | CRL/OCSP issuer (PEM or DER) |
+| ``MYNACARD_ISSUER_KEY`` | ``issuer.key`` in the data directory (0600) | its signing key (unencrypted) |
+| ``MYNACARD_CRL_VALIDITY`` | 86400 | seconds from a CRL's thisUpdate to its nextUpdate |
+| ``MYNACARD_OCSP_VALIDITY`` | 3600 | seconds from an OCSP answer's thisUpdate to its nextUpdate |
 
 SQLite URLs: ``sqlite:////absolute/path.sqlite`` (four slashes) or ``sqlite:///name.sqlite`` /
 ``sqlite:name.sqlite`` (relative: resolved against the data directory). In-memory databases and
@@ -55,11 +59,24 @@ class Settings(BaseSettings):
     policies: Policies = Field(default_factory=Policies)
     clock_tolerance: float = Field(5.0, ge=0, le=3600, allow_inf_nan=False)
     """R66: seconds the clock may lag behind the newest recorded event before writes are refused."""
+    issuer_cert: Path | None = None
+    """The operator's CRL/OCSP issuer certificate; with ``issuer_key``, else a test CA (``mynacard.pki``)."""
+    issuer_key: Path | None = None
+    """The operator's signing key of ``issuer_cert``; both or neither are set."""
+    crl_validity: float = Field(86400.0, gt=0, le=366 * 86400, allow_inf_nan=False)
+    """Seconds from a CRL's thisUpdate to its nextUpdate (RFC 5280 §5.1.2.5)."""
+    ocsp_validity: float = Field(3600.0, gt=0, le=366 * 86400, allow_inf_nan=False)
+    """Seconds from an OCSP answer's thisUpdate to its nextUpdate (RFC 6960 §4.2.2.1)."""
 
     @field_validator("data_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return Path(os.path.abspath(value.expanduser()))
+
+    @field_validator("issuer_cert", "issuer_key")
+    @classmethod
+    def _absolute_file(cls, value: Path | None) -> Path | None:
+        return None if value is None else Path(os.path.abspath(value.expanduser()))
 
     @property
     def effective_database_url(self) -> str:
