@@ -19,6 +19,7 @@ from fastapi.openapi.utils import get_openapi
 from commands.config import Settings
 from mynacard.service.identity import Authenticator
 from mynacard.service.operation_routes import add_operation_routes
+from mynacard.service.pki_routes import add_pki_routes
 from mynacard.service.problems import install_problem_handlers
 from mynacard.service.read_routes import add_read_routes
 from mynacard.service.state import Service, new_request_id
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None, authenticator: Authenticator | 
     add_command_routes(app, schemas)
     add_read_routes(app)
     add_operation_routes(app)
+    add_pki_routes(app)
     add_pages(app)
 
     @app.middleware("http")

@@ -19,6 +19,7 @@ from commands.config import Settings
 from commands.models import Command
 from mynacard.bootstrap import open_read_side, open_staff_registry, open_write_side
 from mynacard.cli_support import log_integrity, views_on_this_log
+from mynacard.pki.issuer import open_issuer
 from mynacard.queries import Questions
 from mynacard.service.identity import Authenticator, Identity, TokenAuthenticator
 from mynacard.service.metrics import Metrics
@@ -40,6 +41,10 @@ class Service:
         self.read: ReadSide = open_read_side(settings)
         self.authenticator: Authenticator = authenticator or TokenAuthenticator(self.registry)
         self.questions = Questions(self.read, self.write.clock)
+        self.issuer = open_issuer(settings, self.write.command_log)
+        identity = self.write.command_log.store_identity()
+        self.started_at = identity.created_at if identity else None
+        """When the store began: since then no revocation was ever dropped (expiredCertsOnCRL)."""
         self.metrics = Metrics(self)
         self._read_lock = threading.Lock()
 

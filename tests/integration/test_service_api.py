@@ -41,10 +41,14 @@ ALLOWED: dict[tuple[str, str], set[Role]] = {
     ("POST", "/rotate-key"): {Role.ADMIN},
     ("POST", "/sweep"): {Role.SUPERVISOR},
     ("GET", "/metrics"): {Role.ADMIN},
+    ("GET", "/crl"): STAFF | {Role.RELYING_PARTY},
+    ("POST", "/ocsp"): STAFF | {Role.RELYING_PARTY},
+    ("GET", "/ocsp/{request_b64}"): STAFF | {Role.RELYING_PARTY},
+    ("GET", "/certificates/{serial}/status"): STAFF | {Role.RELYING_PARTY},
 }
 """Who may call each route (the README's roles table); a command route: clerk and supervisor,
 an irreversible one (invalidate, return, lapse) supervisor only."""
-PUBLIC = {("GET", "/healthz"), ("GET", "/readyz")}
+PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/ca.pem")}
 
 for _model in COMMAND_MODELS:
     ALLOWED[("POST", route_of(_model))] = (
@@ -90,6 +94,7 @@ def concrete(path: str) -> str:
         path.replace("{card}", "12345678901234567890123")
         .replace("{serial}", "0123456789ABCDEF0123")
         .replace("{token_id}", "000000000000")
+        .replace("{request_b64}", "MAA=")
     )
 
 
