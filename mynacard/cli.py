@@ -25,6 +25,7 @@ from mynacard.audit_commands import add_audit_commands
 from mynacard.event_commands import add_event_commands
 from mynacard.operation_commands import add_operation_commands
 from mynacard.read_commands import add_read_commands
+from mynacard.relay_commands import add_relay_commands
 from mynacard.service_commands import add_service_commands
 from mynacard.write_commands import add_write_commands
 from storage.errors import ConfigurationError, ConsumerBusy
@@ -70,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_audit_commands(sub, common)
     add_operation_commands(sub, common)
     add_event_commands(sub, common)
+    add_relay_commands(sub, common)
     add_service_commands(sub, common)
     return parser
 
