@@ -14,6 +14,11 @@ policies, the system clock.
 | ``MYNACARD_ACTOR`` | the login name | who records commands |
 | ``MYNACARD_POLICIES__<NAME>`` | the spec's decisions | e.g. ``MYNACARD_POLICIES__FEB29_BIRTHDAY=mar1`` |
 | ``MYNACARD_CLOCK_TOLERANCE`` | 5 | seconds the clock may lag the newest recorded event (R66) |
+| ``MYNACARD_CONSUMER_ATTEMPTS`` | 5 | deliveries to a failing consumer handler before the event is parked |
+| ``MYNACARD_CONSUMER_BACKOFF`` | 0.5 | seconds before a handler's 2nd attempt, doubled after each failure |
+| ``MYNACARD_FEED_HEARTBEAT`` | 15 | seconds of silence after which ``GET /events`` sends a heartbeat |
+| ``MYNACARD_FEED_POLL_INTERVAL`` | 0.5 | seconds between the feed's polls of the log (SQLite) |
+| ``MYNACARD_FEED_BATCH`` | 100 | events the feed reads and sends at most in one go |
 
 SQLite URLs: ``sqlite:////absolute/path.sqlite`` (four slashes) or ``sqlite:///name.sqlite`` /
 ``sqlite:name.sqlite`` (relative: resolved against the data directory). In-memory databases and
@@ -55,6 +60,16 @@ class Settings(BaseSettings):
     policies: Policies = Field(default_factory=Policies)
     clock_tolerance: float = Field(5.0, ge=0, le=3600, allow_inf_nan=False)
     """R66: seconds the clock may lag behind the newest recorded event before writes are refused."""
+    consumer_attempts: int = Field(5, ge=1, le=100)
+    """Deliveries of one event to a failing consumer handler before it is parked (dead letter)."""
+    consumer_backoff: float = Field(0.5, ge=0, le=60, allow_inf_nan=False)
+    """Seconds before a failing handler's second attempt; doubled after each failure (≤ 60 s)."""
+    feed_heartbeat: float = Field(15.0, ge=0.05, le=3600, allow_inf_nan=False)
+    """Seconds without an event after which the SSE feed sends a heartbeat comment."""
+    feed_poll_interval: float = Field(0.5, ge=0.01, le=60, allow_inf_nan=False)
+    """Seconds between the SSE feed's looks at the log (SQLite; PostgreSQL's NOTIFY wakes it)."""
+    feed_batch: int = Field(100, ge=1, le=10_000)
+    """Events the SSE feed reads and sends at most in one go (then it reads again)."""
 
     @field_validator("data_dir")
     @classmethod

@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.openapi.utils import get_openapi
 
 from commands.config import Settings
+from mynacard.service.feed_routes import add_feed_routes
 from mynacard.service.identity import Authenticator
 from mynacard.service.operation_routes import add_operation_routes
 from mynacard.service.problems import install_problem_handlers
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None, authenticator: Authenticator | 
     add_command_routes(app, schemas)
     add_read_routes(app)
     add_operation_routes(app)
+    add_feed_routes(app)
     add_pages(app)
 
     @app.middleware("http")
