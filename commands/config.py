@@ -18,6 +18,11 @@ policies, the system clock.
 | ``MYNACARD_ISSUER_KEY`` | ``issuer.key`` in the data directory (0600) | its signing key (unencrypted) |
 | ``MYNACARD_CRL_VALIDITY`` | 86400 | seconds from a CRL's thisUpdate to its nextUpdate |
 | ``MYNACARD_OCSP_VALIDITY`` | 3600 | seconds from an OCSP answer's thisUpdate to its nextUpdate |
+| ``MYNACARD_CONSUMER_ATTEMPTS`` | 5 | deliveries to a failing consumer handler before the event is parked |
+| ``MYNACARD_CONSUMER_BACKOFF`` | 0.5 | seconds before a handler's 2nd attempt, doubled after each failure |
+| ``MYNACARD_FEED_HEARTBEAT`` | 15 | seconds of silence after which ``GET /events`` sends a heartbeat |
+| ``MYNACARD_FEED_POLL_INTERVAL`` | 0.5 | seconds between the feed's polls of the log (SQLite) |
+| ``MYNACARD_FEED_BATCH`` | 100 | events the feed reads and sends at most in one go |
 
 SQLite URLs: ``sqlite:////absolute/path.sqlite`` (four slashes) or ``sqlite:///name.sqlite`` /
 ``sqlite:name.sqlite`` (relative: resolved against the data directory). In-memory databases and
@@ -67,6 +72,16 @@ class Settings(BaseSettings):
     """Seconds from a CRL's thisUpdate to its nextUpdate (RFC 5280 §5.1.2.5)."""
     ocsp_validity: float = Field(3600.0, gt=0, le=366 * 86400, allow_inf_nan=False)
     """Seconds from an OCSP answer's thisUpdate to its nextUpdate (RFC 6960 §4.2.2.1)."""
+    consumer_attempts: int = Field(5, ge=1, le=100)
+    """Deliveries of one event to a failing consumer handler before it is parked (dead letter)."""
+    consumer_backoff: float = Field(0.5, ge=0, le=60, allow_inf_nan=False)
+    """Seconds before a failing handler's second attempt; doubled after each failure (≤ 60 s)."""
+    feed_heartbeat: float = Field(15.0, ge=0.05, le=3600, allow_inf_nan=False)
+    """Seconds without an event after which the SSE feed sends a heartbeat comment."""
+    feed_poll_interval: float = Field(0.5, ge=0.01, le=60, allow_inf_nan=False)
+    """Seconds between the SSE feed's looks at the log (SQLite; PostgreSQL's NOTIFY wakes it)."""
+    feed_batch: int = Field(100, ge=1, le=10_000)
+    """Events the SSE feed reads and sends at most in one go (then it reads again)."""
 
     @field_validator("data_dir")
     @classmethod

@@ -1,6 +1,7 @@
 """``mynacard events``: the event log as JSON lines for downstream systems, optionally as a
 durable consumer whose checkpoint moves only when the downstream acknowledges (``--ack N``);
-see docs/events.md for the delivery contract."""
+see docs/events.md for the delivery contract. ``mynacard consumers`` (``consumer_commands``)
+lists the consumers and their parked events."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from commands.config import Settings
 from commands.errors import InputError
 from mynacard import output
 from mynacard.bootstrap import open_checkpoints, open_write_side
+from mynacard.consumer_commands import add_consumer_commands
 from projections.event_json import event_to_dict
 from projections.subscriptions import (
     MAX_POSITION,
@@ -181,7 +183,11 @@ def _move_checkpoint(ns: argparse.Namespace, settings: Settings) -> int:
     app = open_write_side(settings)
     consumer = DurableConsumer(ns.consumer, open_checkpoints(settings), app.recorder, app.mapper)
     try:
-        move = consumer.acknowledge(position) if ns.ack is not None else consumer.reset_to(position)
+        move = (
+            consumer.acknowledge(position, by=settings.default_actor())
+            if ns.ack is not None
+            else consumer.reset_to(position)
+        )
     except PositionNotInLog as e:
         raise InputError.single(
             option, str(e), hint="give a position printed by 'mynacard events' (its 'position' field)"
@@ -203,10 +209,17 @@ def _print_move(move: CheckpointMove, option: str, as_json: bool) -> None:
                 "checkpoint": move.checkpoint,
                 "changed": move.changed,
                 "log_head": move.log_head,
+                **({"settled": True} if move.settled else {}),
             }
         )
         return
     name = move.consumer
+    if move.settled:
+        print(
+            f"consumer {name}: the parked event at position {move.requested} is settled (delivered); "
+            f"the checkpoint stays at {move.checkpoint}"
+        )
+        return
     if option == "--reset-to":
         print(
             f"consumer {name}: checkpoint moved from {move.previous} to {move.checkpoint}; "
@@ -222,6 +235,8 @@ def _print_move(move: CheckpointMove, option: str, as_json: bool) -> None:
 
 
 def add_event_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    add_consumer_commands(sub, common)
+
     def add(name: str, run: Runner, help_: str, description: str | None = None) -> argparse.ArgumentParser:
         p: argparse.ArgumentParser = sub.add_parser(
             name, parents=[common], help=help_, description=description or help_ + "."

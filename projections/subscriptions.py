@@ -13,14 +13,18 @@ renewal-notice mailing.
   - ``pending()`` delivers the events after the checkpoint and never moves it (the CLI's
     ``events --consumer X``); ``acknowledge(N)`` moves it forward, never back (``--ack N``);
     ``reset_to(N)`` moves it anywhere (``--reset-to N``: the recovery after a restored store).
-  - ``run(handler)`` is the in-process form: the handler's return is the acknowledgement.
+  - ``run(handler)`` is the in-process form: the handler's return is the acknowledgement. Given
+    a ``Retry`` (``projections.dead_letters``), a failing handler is retried with backoff and
+    then the event is parked as a dead letter while the checkpoint moves past it (one
+    transaction); ``retry_parked``, ``redeliver_parked`` and ``skip`` settle parked events, and
+    an acknowledgement of exactly a parked position settles it too.
   - Every read first checks that the log still holds the acknowledged event at the checkpoint
     (``CheckpointNotInLog`` when an older backup of the store was restored, or the checkpoints
     belong to another store): nothing is skipped or silently not delivered.
   - ``lease()`` makes a consumer name readable by one process at a time (``ConsumerBusy``).
 
 May import: ``eventsourcing.persistence``, the standard library, ``storage`` (its interface,
-records and errors; never a backend) and ``projections.wakeup``.
+records and errors; never a backend), ``projections.wakeup`` and ``projections.dead_letters``.
 """
 
 from __future__ import annotations
@@ -36,6 +40,16 @@ from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 
+from projections.dead_letters import (
+    DELIVERED,
+    SKIPPED,
+    Attempt,
+    DeadLetter,
+    NotParked,
+    Retry,
+    deliver,
+    now_text,
+)
 from projections.wakeup import wakeup_for
 from storage.errors import ConsumerBusy
 from storage.interface import Checkpoints
@@ -48,8 +62,11 @@ __all__ = [  # ``ConsumerBusy`` is storage's (the lease raises it); imported fro
     "CheckpointMove",
     "CheckpointNotInLog",
     "ConsumerBusy",
+    "DeadLetter",
     "DurableConsumer",
+    "NotParked",
     "PositionNotInLog",
+    "Retry",
     "check_consumer_name",
     "follow",
     "log_head",
@@ -207,6 +224,8 @@ class CheckpointMove:
     previous: int
     checkpoint: int
     log_head: int
+    settled: bool = False
+    """An acknowledgement of exactly a parked event's position settled it (``delivered``)."""
 
     @property
     def changed(self) -> bool:
@@ -215,7 +234,8 @@ class CheckpointMove:
 
 class DurableConsumer:
     """A named subscriber with a stored checkpoint (at-least-once, in order, resumable; the
-    position is the idempotency key)."""
+    position is the idempotency key). ``retry``: how ``run`` retries a failing handler before
+    parking the event (None: it does not; the handler's exception ends the run)."""
 
     def __init__(
         self,
@@ -223,8 +243,11 @@ class DurableConsumer:
         checkpoints: Checkpoints,
         recorder: ApplicationRecorder,
         mapper: Mapper[UUID],
+        *,
+        retry: Retry | None = None,
     ) -> None:
         self.name = check_consumer_name(name)
+        self.retry = retry
         self.checkpoints = checkpoints
         self.store = checkpoints
         """Where the checkpoint and its fingerprints are kept (the same object as ``checkpoints``)."""
@@ -285,16 +308,19 @@ class DurableConsumer:
             self.recorder, self.mapper, after=after, wait=wait, stop=stop, poll_interval=poll_interval
         )
 
-    def acknowledge(self, position: int) -> CheckpointMove:
+    def acknowledge(self, position: int, *, by: str = "acknowledgement") -> CheckpointMove:
         """Everything up to ``position`` was handled: move the checkpoint forward to it. At or
-        below the checkpoint nothing changes; beyond the log, or where the log has no event,
-        ``PositionNotInLog``; ``CheckpointNotInLog`` when the stored checkpoint is not in this log."""
+        below the checkpoint the checkpoint does not change, but a parked event at exactly
+        ``position`` is settled (``delivered``, ``by``); beyond the log, or where the log has no
+        event, ``PositionNotInLog``; ``CheckpointNotInLog`` when the stored checkpoint is not in
+        this log."""
         previous = self.check()
         head = log_head(self.recorder)
         if position > head:
             raise PositionNotInLog(position, head, f"position {position} is beyond the end of the log")
         if position <= previous:
-            return CheckpointMove(self.name, position, previous, previous, head)
+            settled = position > 0 and self.store.settle(self.name, position, DELIVERED, at=now_text(), by=by)
+            return CheckpointMove(self.name, position, previous, previous, head, settled)
         found = notification_at(self.recorder, position)
         if found is None:
             raise PositionNotInLog(position, head, f"the log has no event at position {position}")
@@ -325,17 +351,125 @@ class DurableConsumer:
         stop: threading.Event | None = None,
         limit: int | None = None,
         poll_interval: float = 0.5,
+        retry: Retry | None = None,
+        sleep: Callable[[float], None] | None = None,
     ) -> int:
         """Deliver events after the checkpoint to ``handler``; its return acknowledges the event
-        (the checkpoint advances to it, with its fingerprint); an exception leaves the checkpoint
-        before it. Returns how many were delivered."""
+        (the checkpoint advances to it, with its fingerprint). Without a retry (``retry`` or the
+        consumer's), an exception leaves the checkpoint before the event and ends the run; with
+        one, the handler is called again after the backoff (``sleep`` replaces the wait), and
+        after the last failed attempt the event is parked and the checkpoint moves past it, in one
+        transaction. A stop asked for while waiting to retry ends the run before the event.
+        Returns how many events the checkpoint moved over (handled or parked)."""
+        retry = retry or self.retry
         delivered = 0
         for n in notifications(
             self.recorder, after=self.check(), wait=wait, stop=stop, poll_interval=poll_interval
         ):
-            handler(n.id, self.mapper.to_domain_event(n))
-            self.store.advance(self.name, n.id, event_fingerprint(n), keep=FINGERPRINT_HISTORY)
+            event = self.mapper.to_domain_event(n)
+            if retry is None:
+                handler(n.id, event)
+                outcome = Attempt(True, 1)
+            else:
+                outcome = deliver(handler, n.id, event, retry, stop=stop, sleep=sleep)
+            if outcome.stopped:
+                break
+            fingerprint = event_fingerprint(n)
+            if outcome.handled:
+                self.store.advance(self.name, n.id, fingerprint, keep=FINGERPRINT_HISTORY)
+            else:
+                letter = DeadLetter(
+                    self.name,
+                    n.id,
+                    type(event).__name__,
+                    fingerprint,
+                    outcome.error or "",
+                    outcome.attempts,
+                    now_text(),
+                )
+                self.store.park(letter, keep=FINGERPRINT_HISTORY)
             delivered += 1
             if limit is not None and delivered >= limit:
                 break
         return delivered
+
+    # ------------------------------------------------------------------------- dead letters
+
+    def parked(self, *, open_only: bool = True) -> list[DeadLetter]:
+        """This consumer's parked events (with ``open_only=False``: settled ones too), by position."""
+        return self.store.dead_letters(self.name, open_only=open_only)
+
+    def _open_letters(self, position: int | None) -> list[DeadLetter]:
+        if position is None:
+            return self.parked()
+        letter = self.store.dead_letter(self.name, position)
+        if letter is None or not letter.open:
+            raise NotParked(self.name, position, letter)
+        return [letter]
+
+    def parked_events(self, position: int | None = None) -> Iterator[tuple[DeadLetter, Any]]:
+        """The parked events (or the one at ``position``: ``NotParked`` when none is parked there),
+        each with its dead letter, read from the log; ``PositionNotInLog`` when the log no longer
+        holds the event that was parked there (a restored store)."""
+        for letter in self._open_letters(position):
+            found = notification_at(self.recorder, letter.position)
+            if found is None or event_fingerprint(found) != letter.fingerprint:
+                raise PositionNotInLog(
+                    letter.position,
+                    log_head(self.recorder),
+                    f"the log no longer holds the event parked at position {letter.position} "
+                    "(the event store was restored from an older backup?)",
+                )
+            yield letter, self.mapper.to_domain_event(found)
+
+    def redeliver_parked(
+        self, emit: Callable[[int, Any], None], position: int | None = None
+    ) -> list[DeadLetter]:
+        """Hand the parked events (or the one at ``position``) to ``emit`` once each, recording the
+        re-delivery; they stay parked until acknowledged (``acknowledge`` of exactly their
+        position) or skipped: the form for a downstream that acknowledges by itself (the CLI)."""
+        done = []
+        for letter, event in self.parked_events(position):
+            emit(letter.position, event)
+            self.store.note_redelivery(self.name, letter.position, at=now_text())
+            done.append(letter)
+        return done
+
+    def retry_parked(
+        self,
+        handler: Callable[[int, Any], None],
+        position: int | None = None,
+        *,
+        retry: Retry | None = None,
+        stop: threading.Event | None = None,
+        sleep: Callable[[float], None] | None = None,
+        by: str = "retry",
+    ) -> list[tuple[int, bool]]:
+        """Deliver the parked events (or the one at ``position``) to ``handler`` again, retried as
+        ``run`` retries (one attempt without a retry). One it handles is settled (``delivered``,
+        ``by``); one it fails on stays parked with the new error and attempts. Returns
+        (position, handled) for each."""
+        policy = retry or self.retry or Retry(attempts=1)
+        outcomes = []
+        for letter, event in self.parked_events(position):
+            outcome = deliver(handler, letter.position, event, policy, stop=stop, sleep=sleep)
+            if outcome.stopped:
+                break
+            if outcome.handled:
+                self.store.settle(self.name, letter.position, DELIVERED, at=now_text(), by=by)
+            else:
+                self.store.note_redelivery(
+                    self.name, letter.position, at=now_text(), attempts=outcome.attempts, error=outcome.error
+                )
+            outcomes.append((letter.position, outcome.handled))
+        return outcomes
+
+    def skip(self, position: int, reason: str, by: str) -> DeadLetter:
+        """Give up a parked event: settled as ``skipped`` with ``reason`` and who did it
+        (``NotParked`` when none is parked there)."""
+        self._open_letters(position)
+        if not self.store.settle(self.name, position, SKIPPED, at=now_text(), by=by, reason=reason):
+            raise NotParked(self.name, position, self.store.dead_letter(self.name, position))
+        letter = self.store.dead_letter(self.name, position)
+        assert letter is not None
+        return letter

@@ -6,14 +6,15 @@ pattern: one interface module, one module per backend implementing it).
   the store's identity with the fingerprints of its keys.
 - ``TrackedView``: what every read model keeps beside its rows (tracking position, log head,
   snapshot, scratch twin, atomic swap); ``LifecycleView`` and ``RevocationView`` are the two.
-- ``Checkpoints``: durable consumers' acknowledged positions, their fingerprints and leases.
+- ``Checkpoints``: durable consumers' acknowledged positions, their fingerprints and leases, and
+  their dead letters (events a handler kept failing on, parked).
 - ``StaffRegistry``: staff tokens (their hashes) and the append-only access records.
 - ``StorageFactory``: the library's ``InfrastructureFactory`` that also makes the recorders above;
   a backend module (``storage.sqlite``, ``storage.postgres``) holds exactly one subclass, found
   by the ``PERSISTENCE_MODULE`` setting.
 
-May import: the standard library, ``eventsourcing.persistence``, ``storage.records`` and
-``storage.staff``.
+May import: the standard library, ``eventsourcing.persistence``, ``storage.records``,
+``storage.checkpoints`` and ``storage.staff``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import InfrastructureFactory, Tracking, TrackingRecorder
 
+from storage.checkpoints import DeadLetter
 from storage.records import (
     CardRow,
     CertificateRow,
@@ -232,7 +234,45 @@ class Checkpoints(TrackingRecorder, ABC):
     @abstractmethod
     def reset(self, name: str, position: int, fingerprint: str | None) -> None:
         """Move the checkpoint to ``position``, also backwards; the fingerprints remembered
-        above it are forgotten (they belong to the log before the reset)."""
+        above it are forgotten (they belong to the log before the reset), and so are the dead
+        letters above it still parked (the events after the checkpoint are delivered again)."""
+
+    @abstractmethod
+    def consumers(self) -> list[tuple[str, int]]:
+        """Every consumer with a checkpoint: (name, acknowledged position), by name."""
+
+    @abstractmethod
+    def park(self, letter: DeadLetter, *, keep: int) -> bool:
+        """Park ``letter`` (a dead letter; one at the same position replaced) and move the
+        checkpoint of ``letter.consumer`` forward to its position, remembering its fingerprint
+        and the newest ``keep`` ones, in ONE transaction (False, nothing written, when the
+        checkpoint is already there or beyond)."""
+
+    @abstractmethod
+    def dead_letters(self, name: str, *, open_only: bool = True) -> list[DeadLetter]:
+        """Consumer ``name``'s dead letters by position: the parked ones, or every one."""
+
+    @abstractmethod
+    def dead_letter(self, name: str, position: int) -> DeadLetter | None:
+        """Consumer ``name``'s dead letter at ``position`` (parked or settled), if any."""
+
+    @abstractmethod
+    def parked_counts(self) -> dict[str, int]:
+        """How many dead letters each consumer has parked (consumers with none left out)."""
+
+    @abstractmethod
+    def settle(
+        self, name: str, position: int, state: str, *, at: str, by: str, reason: str | None = None
+    ) -> bool:
+        """Settle a parked dead letter (``state``: delivered or skipped; who, when, why); False,
+        nothing changed, when none is parked there."""
+
+    @abstractmethod
+    def note_redelivery(
+        self, name: str, position: int, *, at: str, attempts: int = 0, error: str | None = None
+    ) -> bool:
+        """Record a re-delivery of a parked dead letter (it stays parked): ``attempts`` more
+        deliveries were tried, ``error`` the last one's failure if any; False when none is parked."""
 
     @abstractmethod
     def lease(self, name: str) -> AbstractContextManager[None]:

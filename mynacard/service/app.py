@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.openapi.utils import get_openapi
 
 from commands.config import Settings
+from mynacard.service.feed_routes import add_feed_routes
 from mynacard.service.identity import Authenticator
 from mynacard.service.operation_routes import add_operation_routes
 from mynacard.service.pki_routes import add_pki_routes
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None, authenticator: Authenticator | 
     add_read_routes(app)
     add_operation_routes(app)
     add_pki_routes(app)
+    add_feed_routes(app)
     add_pages(app)
 
     @app.middleware("http")

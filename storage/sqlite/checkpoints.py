@@ -1,6 +1,7 @@
 """The SQLite checkpoint store of durable consumers, in a file of its own beside the event store
-(``<store>-consumers.sqlite``): the library's ``tracking`` table (one row per consumer name) and
-``consumer_fingerprints``; a consumer's lease is a ``flock`` on a lock file in that directory.
+(``<store>-consumers.sqlite``): the library's ``tracking`` table (one row per consumer name),
+``consumer_fingerprints`` and ``consumer_dead_letters``; a consumer's lease is a ``flock`` on a
+lock file in that directory.
 
 May import: ``eventsourcing.sqlite``, the standard library and ``storage`` (not its PostgreSQL
 backend).
@@ -18,15 +19,17 @@ from typing import Any
 
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
-from storage.checkpoints import CHECKPOINT_SQL, lease_digest
+from storage.checkpoints import CHECKPOINT_SQL, DeadLetter, lease_digest
 from storage.errors import ConsumerBusy
 from storage.interface import Checkpoints
 
 _SQL = {
-    k: re.sub(r"%\((\w+)\)s", r":\1", v).format(t="tracking", f="consumer_fingerprints")
+    k: re.sub(r"%\((\w+)\)s", r":\1", v).format(
+        t="tracking", f="consumer_fingerprints", d="consumer_dead_letters"
+    )
     for k, v in CHECKPOINT_SQL.items()
 }
-"""The library's SQLite tracking table is ``tracking``; the fingerprints sit beside it."""
+"""The library's SQLite tracking table is ``tracking``; the fingerprints and dead letters sit beside it."""
 
 
 class SQLiteCheckpoints(SQLiteTrackingRecorder, Checkpoints):
@@ -38,7 +41,7 @@ class SQLiteCheckpoints(SQLiteTrackingRecorder, Checkpoints):
             raise TypeError("consumer checkpoints need the library's single-row tracking table")
 
     def construct_create_table_statements(self) -> list[str]:
-        return [*super().construct_create_table_statements(), _SQL["create"]]
+        return [*super().construct_create_table_statements(), _SQL["create"], _SQL["create_dead_letters"]]
 
     def position(self, name: str) -> int:
         with self.datastore.transaction(commit=False) as c:
@@ -64,8 +67,58 @@ class SQLiteCheckpoints(SQLiteTrackingRecorder, Checkpoints):
         with self.datastore.transaction(commit=True) as c:
             c.execute(_SQL["reset"], {"name": name, "position": position})
             c.execute(_SQL["forget_above"], {"name": name, "position": position})
+            c.execute(_SQL["forget_parked_above"], {"name": name, "position": position})
             if fingerprint is not None:
                 c.execute(_SQL["remember"], {"name": name, "position": position, "fingerprint": fingerprint})
+
+    def consumers(self) -> list[tuple[str, int]]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(_SQL["consumers"])
+            return [(str(r["application_name"]), int(r["notification_id"] or 0)) for r in c.fetchall()]
+
+    def park(self, letter: DeadLetter, *, keep: int) -> bool:
+        name, position = letter.consumer, letter.position
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(_SQL["advance"], {"name": name, "position": position})
+            if c.fetchone() is None:
+                return False  # (nothing was written)
+            fingerprint = letter.fingerprint
+            c.execute(_SQL["remember"], {"name": name, "position": position, "fingerprint": fingerprint})
+            c.execute(_SQL["trim"], {"name": name, "keep": keep})
+            c.execute(_SQL["park"], letter.row())
+        return True
+
+    def dead_letters(self, name: str, *, open_only: bool = True) -> list[DeadLetter]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(_SQL["open_letters" if open_only else "letters"], {"name": name})
+            return [DeadLetter.from_row(r) for r in c.fetchall()]
+
+    def dead_letter(self, name: str, position: int) -> DeadLetter | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(_SQL["letter"], {"name": name, "position": position})
+            row = c.fetchone()
+        return DeadLetter.from_row(row) if row is not None else None
+
+    def parked_counts(self) -> dict[str, int]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(_SQL["parked_counts"])
+            return {str(r["consumer"]): int(r["parked"]) for r in c.fetchall()}
+
+    def settle(
+        self, name: str, position: int, state: str, *, at: str, by: str, reason: str | None = None
+    ) -> bool:
+        values = {"name": name, "position": position, "state": state, "at": at, "by": by, "reason": reason}
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(_SQL["settle"], values)
+            return c.fetchone() is not None
+
+    def note_redelivery(
+        self, name: str, position: int, *, at: str, attempts: int = 0, error: str | None = None
+    ) -> bool:
+        values = {"name": name, "position": position, "at": at, "attempts": attempts, "error": error}
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(_SQL["redelivered"], values)
+            return c.fetchone() is not None
 
     @contextmanager
     def lease(self, name: str) -> Iterator[None]:

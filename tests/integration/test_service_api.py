@@ -45,6 +45,9 @@ ALLOWED: dict[tuple[str, str], set[Role]] = {
     ("POST", "/ocsp"): STAFF | {Role.RELYING_PARTY},
     ("GET", "/ocsp/{request_b64}"): STAFF | {Role.RELYING_PARTY},
     ("GET", "/certificates/{serial}/status"): STAFF | {Role.RELYING_PARTY},
+    ("GET", "/events"): {Role.SUBSCRIBER},
+    ("GET", "/consumers/{name}"): {Role.SUBSCRIBER},
+    ("POST", "/consumers/{name}/ack"): {Role.SUBSCRIBER},
 }
 """Who may call each route (the README's roles table); a command route: clerk and supervisor,
 an irreversible one (invalidate, return, lapse) supervisor only."""
@@ -95,10 +98,13 @@ def concrete(path: str) -> str:
         .replace("{serial}", "0123456789ABCDEF0123")
         .replace("{token_id}", "000000000000")
         .replace("{request_b64}", "MAA=")
+        .replace("{name}", "renewal-mailing")
     )
 
 
 def call(api: Api, method: str, path: str) -> Any:
+    if path == "/events":
+        return api.get(path, follow="false")  # (the feed streams until the log's end only so)
     if method == "GET":
         return api.get(concrete(path))
     return api.post(concrete(path), {}, key=str(uuid.uuid4()))
