@@ -42,15 +42,18 @@ def run_serve(ns: argparse.Namespace, settings: Settings) -> int:
     try:
         if not any(t.role == Role.ADMIN and t.revoked_at is None for t in registry.tokens()):
             _, token = issue_token(registry, "admin", Role.ADMIN, None, "serve (first start)")
-            print(f"first start: an admin token was made (shown once, keep it): {token}")
+            print(f"first start: an admin token was made (shown once, keep it): {token}", flush=True)
             print(
-                "  make staff tokens with it: POST /tokens, or mynacard token create --name NAME --role clerk"
+                "  make staff tokens with it: POST /tokens, "
+                "or mynacard token create --name NAME --role clerk",
+                flush=True,
             )
     finally:
         registry.close()
     print(
         f"mynacard service: http://{ns.host}:{ns.port}/ (web page), /docs (API); "
-        f"store {settings.effective_database_url}"
+        f"store {settings.effective_database_url}",
+        flush=True,  # stdout may be a file or a pipe: the token and URL must show before uvicorn runs
     )
     if ns.workers == 1:
         from mynacard.service.app import create_app
