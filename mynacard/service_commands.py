@@ -9,6 +9,7 @@ import os
 import tempfile
 from datetime import UTC
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from commands.config import Settings
 from commands.errors import InputError, NotFound
@@ -18,6 +19,16 @@ from mynacard.cli_support import EXIT_OK, option_moment, subcommand_adder
 from mynacard.service.identity import Role, issue_token
 from storage.errors import ConfigurationError
 from storage.settings import is_postgres, storage_env
+
+
+def without_password(url: str) -> str:
+    """A store URL fit to print: its password (if any) replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _cli_actor() -> str:
@@ -52,7 +63,7 @@ def run_serve(ns: argparse.Namespace, settings: Settings) -> int:
         registry.close()
     print(
         f"mynacard service: http://{ns.host}:{ns.port}/ (web page), /docs (API); "
-        f"store {settings.effective_database_url}",
+        f"store {without_password(settings.effective_database_url)}",
         flush=True,  # stdout may be a file or a pipe: the token and URL must show before uvicorn runs
     )
     if ns.workers == 1:

@@ -12,8 +12,8 @@ real ``mynacard serve`` process on the run's backend (a store of its own, seeded
 - The happy paths of every role (commands, replays, reads, the auditor's, the supervisor's and the
   admin's operations) and the error classes (401, 403, 404, 409, 422) match the document too:
   generated requests rarely get that far.
-- Known service bugs are run apart under ``xfail(strict=True)`` (``KNOWN_FAILURES`` and the
-  tests marked so): they turn into failures once fixed, to be unmarked.
+- Bugs it found, fixed and kept as tests: a body that is not UTF-8 JSON was answered 400 typed
+  not-found (now 422 bad input); a bad body without a token was answered 422 (now 401).
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from schemathesis.core.failures import FailureGroup
 from schemathesis.generation.hypothesis.builder import ApiOperationMark
 
 from commands.config import Settings
@@ -41,11 +40,6 @@ from tests.helpers.support import my_number
 MAX_EXAMPLES = 10
 """Fuzzed requests per operation and generation mode (valid, invalid), besides the coverage phase's."""
 SEED = 20261122
-KNOWN_FAILURES = {
-    "POST /persons/lookup": "a body that is not UTF-8 (b'\\xff') is answered 400, undocumented, typed "
-    "/problems/not-found (problems.http_error's fallback kind); also POST /tokens and POST /sweep",
-}
-"""Operations schemathesis fails today, run apart under a strict xfail until the service is fixed."""
 CHECKS = (
     "not_a_server_error",
     "status_code_conformance",
@@ -211,21 +205,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("operation", [operation.label], ids=[operation.label])
 
 
-@schema.exclude(name=list(KNOWN_FAILURES)).parametrize()
+@schema.parametrize()
 @HYPOTHESIS
 def test_every_response_matches_the_openapi_document(
     case: schemathesis.Case[Any], served: Served, operation: str
 ) -> None:
-    assert case.operation.label == operation
-    call_and_validate(case, served)
-
-
-@schema.include(name=list(KNOWN_FAILURES)).parametrize()
-@HYPOTHESIS
-@pytest.mark.xfail(
-    strict=True, raises=FailureGroup, reason="known service bugs (KNOWN_FAILURES); remove once fixed"
-)
-def test_known_failures_still_fail(case: schemathesis.Case[Any], served: Served, operation: str) -> None:
     assert case.operation.label == operation
     call_and_validate(case, served)
 
@@ -235,7 +219,7 @@ def test_each_operation_is_an_item_of_its_own(request: pytest.FixtureRequest) ->
     items = [
         item.nodeid
         for item in request.session.items
-        if item.nodeid.split("::")[-1].startswith(("test_every_response", "test_known_failures"))
+        if item.nodeid.split("::")[-1].startswith("test_every_response")
     ]
     assert len(items) == len(set(items)), items
     if not request.config.getoption("keyword") and not request.config.getoption("markexpr"):
@@ -367,11 +351,6 @@ def test_the_happy_paths_and_the_error_classes_match_the_document(served: Served
 # ----------------------------------------------------------------------------- known bugs
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: FastAPI answers a body it cannot decode with HTTPException(400); "
-    "problems.http_error passes the 400 on (undocumented) with the fallback kind 'not-found'",
-)
 @pytest.mark.parametrize(
     ("path", "role"), [("/persons/lookup", "clerk"), ("/tokens", "admin"), ("/sweep", "supervisor")]
 )
@@ -384,11 +363,6 @@ def test_a_body_that_is_not_utf8_is_bad_input(served: Served, path: str, role: s
     documented(r)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: the routes with a pydantic body parse it before the token is checked, so a "
-    "caller without a token gets 422 (or 400) instead of 401",
-)
 @pytest.mark.parametrize("path", ["/persons/lookup", "/tokens", "/sweep"])
 def test_without_a_token_a_bad_body_is_still_401(served: Served, path: str) -> None:
     r = httpx.post(f"{served.server.url}{path}", content=b"{", headers={"Content-Type": "application/json"})

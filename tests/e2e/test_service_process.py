@@ -385,11 +385,6 @@ def test_a_sigkill_keeps_every_acknowledged_command(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not POSTGRES, reason="a password is in PostgreSQL URLs only")
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: serve prints the store's URL with its password "
-    "(service_commands.run_serve prints settings.effective_database_url as is)",
-)
 def test_serve_does_not_print_the_database_password(tmp_path: Path) -> None:
     settings = service_settings(tmp_path)
     url = str(settings.effective_database_url)
