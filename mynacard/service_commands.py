@@ -7,6 +7,7 @@ import argparse
 import getpass
 import os
 import tempfile
+from copy import deepcopy
 from datetime import UTC
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -215,6 +216,15 @@ def run_access_records(ns: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _without_defaults(common: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The common options for a group's actions, with no defaults of their own: argparse would
+    otherwise reset what was given before the action (``token --json list``)."""
+    copy = deepcopy(common)
+    for action in copy._actions:
+        action.default = argparse.SUPPRESS
+    return copy
+
+
 def add_service_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     add = subcommand_adder(sub, common)
     p = add(
@@ -230,10 +240,13 @@ def add_service_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
 
     token = sub.add_parser(
-        "token", help="staff tokens: create, list, revoke", description="Staff tokens of the HTTP service."
+        "token",
+        parents=[common],
+        help="staff tokens: create, list, revoke",
+        description="Staff tokens of the HTTP service.",
     )
     tsub = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
-    tadd = subcommand_adder(tsub, common)
+    tadd = subcommand_adder(tsub, _without_defaults(common))
     p = tadd("create", run_token_create, "make a token (printed once; only its hash is kept)")
     p.add_argument("--name", required=True, help="who the token is for")
     p.add_argument(
