@@ -75,7 +75,7 @@ from commands.idempotency import payload_digest
 from lifecycle.calendar import JST
 from storage.errors import ConfigurationError
 from storage.postgres.event_store import PostgresCommandLogRecorder
-from storage.settings import postgres_conninfo, prepare_storage, storage_env
+from storage.settings import is_postgres, postgres_conninfo, prepare_storage, storage_env
 from tests.helpers.support import KEY, PIN_VALUES, Clock, my_number
 
 TARGET_RATIO = 0.9
@@ -241,8 +241,13 @@ def sqlite_env(path: Path) -> dict[str, str]:
 
 
 def baseline_env(env: dict[str, str]) -> dict[str, str]:
-    """The same store for B, with the library's own application recorder (no command log)."""
-    return {k: v for k, v in env.items() if k != "APPLICATION_RECORDER_TOPIC"}
+    """The same store for B, with the library's own application recorder (no command log): on
+    PostgreSQL the library's own module, as ``storage.postgres``'s factory defaults to the command
+    log recorder."""
+    base = {k: v for k, v in env.items() if k != "APPLICATION_RECORDER_TOPIC"}
+    if is_postgres(env):
+        base["PERSISTENCE_MODULE"] = "eventsourcing.postgres"
+    return base
 
 
 def _pragmas(recorder: SQLiteApplicationRecorder) -> dict[str, str]:
@@ -386,7 +391,7 @@ def with_schema(url: str, schema: str) -> str:
 def postgres_settings(url: str) -> dict[str, str]:
     """The eventsourcing settings the service builds for ``url`` (raises ConfigurationError)."""
     env = storage_env(Settings(database_url=url))
-    if env["PERSISTENCE_MODULE"] != "eventsourcing.postgres":
+    if not is_postgres(env):
         raise ConfigurationError(f"not a PostgreSQL URL: {url!r} (postgresql://user@host:5432/dbname)")
     return env
 

@@ -7,8 +7,10 @@ import argparse
 import getpass
 import os
 import tempfile
+from copy import deepcopy
 from datetime import UTC
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from commands.config import Settings
 from commands.errors import InputError, NotFound
@@ -18,6 +20,16 @@ from mynacard.cli_support import EXIT_OK, option_moment, subcommand_adder
 from mynacard.service.identity import Role, issue_token
 from storage.errors import ConfigurationError
 from storage.settings import is_postgres, storage_env
+
+
+def without_password(url: str) -> str:
+    """A store URL fit to print: its password (if any) replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _cli_actor() -> str:
@@ -42,15 +54,18 @@ def run_serve(ns: argparse.Namespace, settings: Settings) -> int:
     try:
         if not any(t.role == Role.ADMIN and t.revoked_at is None for t in registry.tokens()):
             _, token = issue_token(registry, "admin", Role.ADMIN, None, "serve (first start)")
-            print(f"first start: an admin token was made (shown once, keep it): {token}")
+            print(f"first start: an admin token was made (shown once, keep it): {token}", flush=True)
             print(
-                "  make staff tokens with it: POST /tokens, or mynacard token create --name NAME --role clerk"
+                "  make staff tokens with it: POST /tokens, "
+                "or mynacard token create --name NAME --role clerk",
+                flush=True,
             )
     finally:
         registry.close()
     print(
         f"mynacard service: http://{ns.host}:{ns.port}/ (web page), /docs (API); "
-        f"store {settings.effective_database_url}"
+        f"store {without_password(settings.effective_database_url)}",
+        flush=True,  # stdout may be a file or a pipe: the token and URL must show before uvicorn runs
     )
     if ns.workers == 1:
         from mynacard.service.app import create_app
@@ -201,6 +216,15 @@ def run_access_records(ns: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _without_defaults(common: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The common options for a group's actions, with no defaults of their own: argparse would
+    otherwise reset what was given before the action (``token --json list``)."""
+    copy = deepcopy(common)
+    for action in copy._actions:
+        action.default = argparse.SUPPRESS
+    return copy
+
+
 def add_service_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     add = subcommand_adder(sub, common)
     p = add(
@@ -216,10 +240,13 @@ def add_service_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
 
     token = sub.add_parser(
-        "token", help="staff tokens: create, list, revoke", description="Staff tokens of the HTTP service."
+        "token",
+        parents=[common],
+        help="staff tokens: create, list, revoke",
+        description="Staff tokens of the HTTP service.",
     )
     tsub = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
-    tadd = subcommand_adder(tsub, common)
+    tadd = subcommand_adder(tsub, _without_defaults(common))
     p = tadd("create", run_token_create, "make a token (printed once; only its hash is kept)")
     p.add_argument("--name", required=True, help="who the token is for")
     p.add_argument(

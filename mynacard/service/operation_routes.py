@@ -4,9 +4,9 @@ supervisor), and the health, readiness and metrics endpoints."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Body, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -15,6 +15,7 @@ from commands.errors import InputError, NotFound
 from commands.sweep import sweep
 from lifecycle.calendar import jst_date
 from mynacard.bootstrap import check_key_ring, rotate_store_key
+from mynacard.service.bodies import body_of, model_body
 from mynacard.service.guard import require, service_of
 from mynacard.service.identity import Identity, Role, issue_token
 from mynacard.service.read_routes import RESPONSES, day_of
@@ -81,10 +82,14 @@ def add_operation_routes(app: FastAPI) -> None:
     r = APIRouter(tags=["operations"], responses=RESPONSES)
     admin = require(Permission.ADMIN)
 
-    @r.post("/tokens", status_code=201, summary="make a staff token (shown once; only its hash is kept)")
-    async def create_token(
-        request: Request, body: Annotated[TokenRequest, Body()], identity: Identity = admin
-    ) -> dict[str, Any]:
+    @r.post(
+        "/tokens",
+        status_code=201,
+        summary="make a staff token (shown once; only its hash is kept)",
+        openapi_extra=body_of(TokenRequest),
+    )
+    async def create_token(request: Request, identity: Identity = admin) -> dict[str, Any]:
+        body = await model_body(request, TokenRequest)
         record, token = await run_in_threadpool(
             issue_token, service_of(request).registry, body.name, body.role, body.office, identity.actor()
         )
@@ -126,13 +131,15 @@ def add_operation_routes(app: FastAPI) -> None:
         key, position = await run_in_threadpool(rotate_store_key, service_of(request).settings)
         return {"key_id": key.key_id, "older_keys_up_to_position": position}
 
-    @r.post("/sweep", summary="record what time made due (expiries, lapses, expiry notices) by a day")
+    @r.post(
+        "/sweep",
+        summary="record what time made due (expiries, lapses, expiry notices) by a day",
+        openapi_extra=body_of(SweepRequest, required=False),
+    )
     async def run(
-        request: Request,
-        body: Annotated[SweepRequest | None, Body()] = None,
-        identity: Identity = require(Permission.RECORD_IRREVERSIBLE),
+        request: Request, identity: Identity = require(Permission.RECORD_IRREVERSIBLE)
     ) -> dict[str, Any]:
-        until = body.until if body else None
+        until = (await model_body(request, SweepRequest)).until
         return await run_in_threadpool(run_sweep, service_of(request), until, identity)
 
     @r.get("/metrics", summary="Prometheus metrics", response_class=Response)
@@ -150,6 +157,7 @@ def add_operation_routes(app: FastAPI) -> None:
         "/readyz",
         tags=["health"],
         summary="store reachable, keys match, projections on this log (no authentication)",
+        responses={503: {"description": "not ready: the checks say which part is not"}},
     )
     async def readyz(request: Request) -> JSONResponse:
         ok, checks = await run_in_threadpool(readiness, service_of(request))

@@ -117,7 +117,8 @@ def _request_validation(request: Request, e: RequestValidationError) -> JSONResp
     issues = []
     for err in e.errors():
         loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
-        issues.append({"field": ".".join(loc) or "(request)", "message": str(err.get("msg", "invalid"))})
+        field = "(body)" if err.get("type") == "json_invalid" else ".".join(loc) or "(request)"
+        issues.append({"field": field, "message": str(err.get("msg", "invalid"))})
     detail = "; ".join(f"{i['field']}: {i['message']}" for i in issues)
     return problem(
         request, 422, "bad-input", detail, errors=issues, field=issues[0]["field"] if issues else None
@@ -178,8 +179,18 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, e: StarletteHTTPException) -> JSONResponse:
-        kind = {401: "unauthenticated", 403: "forbidden", 405: "method-not-allowed"}.get(
-            e.status_code, "not-found"
+        if e.status_code == 400:  # FastAPI could not decode a body: bad input, like the model's
+            detail = "the body is not JSON (UTF-8)"
+            return problem(
+                request,
+                422,
+                "bad-input",
+                detail,
+                field="(body)",
+                errors=[{"field": "(body)", "message": detail}],
+            )
+        kind = {401: "unauthenticated", 403: "forbidden", 404: "not-found", 405: "method-not-allowed"}.get(
+            e.status_code, "bad-input"
         )
         return problem(request, e.status_code, kind, str(e.detail))
 

@@ -12,7 +12,7 @@ from datetime import date, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Body, FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError
 
@@ -21,6 +21,7 @@ from commands.errors import InputError
 from commands.fields import CardRef, MyNumber
 from commands.handlers import resolve_card_ref
 from lifecycle.identifiers import holder_reference
+from mynacard.service.bodies import body_of, model_body
 from mynacard.service.guard import require, service_of, signed_in
 from mynacard.service.identity import Identity
 from mynacard.service.problems import PROBLEM_JSON, PROBLEM_SCHEMA
@@ -145,10 +146,13 @@ def add_read_routes(app: FastAPI) -> None:
         await _record(request, identity, "card", str(card_id), purpose)
         return answer  # type: ignore[no-any-return]
 
-    @r.post("/persons/lookup", summary="every card of a person, by My Number (in the body, never the URL)")
-    async def person(
-        request: Request, lookup: Annotated[PersonLookup, Body()], identity: Identity = personal
-    ) -> dict[str, Any]:
+    @r.post(
+        "/persons/lookup",
+        summary="every card of a person, by My Number (in the body, never the URL)",
+        openapi_extra=body_of(PersonLookup),
+    )
+    async def person(request: Request, identity: Identity = personal) -> dict[str, Any]:
+        lookup = await model_body(request, PersonLookup)
         try:
             number = TypeAdapter(MyNumber).validate_python(lookup.my_number.get_secret_value())
         except ValidationError as e:

@@ -23,6 +23,7 @@ from commands import pickup_models as pm
 from commands.errors import CommandIdReused, ConcurrencyConflict, InputError
 from commands.results import CommandResult
 from lifecycle.errors import RuleViolation
+from mynacard.service.bodies import json_body
 from mynacard.service.guard import require, service_of
 from mynacard.service.identity import Identity
 from mynacard.service.problems import PROBLEM_JSON, PROBLEM_SCHEMA
@@ -42,6 +43,7 @@ IdempotencyKey = Annotated[
         alias="Idempotency-Key",
         description="the command id (a UUID): the same key again answers the first result; "
         "the same key with another body is 409",
+        json_schema_extra={"format": "uuid"},
     ),
 ]
 CardPath = Annotated[str, Path(description="application id (23 digits) or card id (UUID)", max_length=80)]
@@ -87,25 +89,13 @@ def command_from(
         raise InputError.from_validation(e) from None
 
 
-async def _json_body(request: Request) -> Any:
-    raw = await request.body()
-    if not raw:
-        return {}
-    try:
-        import json
-
-        return json.loads(raw)
-    except ValueError:
-        raise InputError.single("(body)", "the body is not JSON") from None
-
-
 async def _run(
     request: Request, model: type[m.Command], identity: Identity, key: str, card: str | None
 ) -> JSONResponse:
     service = service_of(request)
     outcome = "error"
     try:
-        command = command_from(model, await _json_body(request), identity, key, card)
+        command = command_from(model, await json_body(request), identity, key, card)
         result: CommandResult = await run_in_threadpool(service.execute, command)
         outcome = "replayed" if result.duplicate else "recorded"
     except InputError:
