@@ -21,6 +21,9 @@ from mynacard.service.identity import Role, issue_token
 from storage.errors import ConfigurationError
 from storage.settings import is_postgres, storage_env
 
+GRACEFUL_SHUTDOWN = 5
+"""Seconds a stopping server waits for open requests (an SSE stream never ends by itself)."""
+
 
 def without_password(url: str) -> str:
     """A store URL fit to print: its password (if any) replaced by ``***``."""
@@ -70,7 +73,13 @@ def run_serve(ns: argparse.Namespace, settings: Settings) -> int:
     if ns.workers == 1:
         from mynacard.service.app import create_app
 
-        uvicorn.run(create_app(settings), host=ns.host, port=ns.port, log_level=ns.log_level)
+        uvicorn.run(
+            create_app(settings),
+            host=ns.host,
+            port=ns.port,
+            log_level=ns.log_level,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,
+        )
         return EXIT_OK
     for key, value in (
         ("MYNACARD_DATA_DIR", str(settings.data_dir)),
@@ -87,6 +96,7 @@ def run_serve(ns: argparse.Namespace, settings: Settings) -> int:
         port=ns.port,
         workers=ns.workers,
         log_level=ns.log_level,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,
     )
     return EXIT_OK
 

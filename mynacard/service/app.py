@@ -67,6 +67,8 @@ def create_app(settings: Settings | None = None, authenticator: Authenticator | 
             {"name": "commands", "description": "record procedures (one route per command model)"},
             {"name": "reads", "description": "status, history, certificates, people, lists"},
             {"name": "operations", "description": "tokens, projections, sweep, metrics"},
+            {"name": "relying parties", "description": "CA certificate, CRL, OCSP, certificate status"},
+            {"name": "feed", "description": "the event feed (SSE) and its named consumers"},
             {"name": "health", "description": "liveness and readiness (no authentication)"},
         ],
     )
