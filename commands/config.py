@@ -23,6 +23,8 @@ policies, the system clock.
 | ``MYNACARD_FEED_HEARTBEAT`` | 15 | seconds of silence after which ``GET /events`` sends a heartbeat |
 | ``MYNACARD_FEED_POLL_INTERVAL`` | 0.5 | seconds between the feed's polls of the log (SQLite) |
 | ``MYNACARD_FEED_BATCH`` | 100 | events the feed reads and sends at most in one go |
+| ``MYNACARD_SLO_OCSP_SECONDS``, ``…_RATIO`` | 5, 0.99 | 99 % of revocations served by OCSP within 5 s |
+| ``MYNACARD_SLO_CONSUMER_SECONDS`` | 60 | every named consumer acknowledges a revocation within 60 s |
 
 SQLite URLs: ``sqlite:////absolute/path.sqlite`` (four slashes) or ``sqlite:///name.sqlite`` /
 ``sqlite:name.sqlite`` (relative: resolved against the data directory). In-memory databases and
@@ -80,6 +82,12 @@ class Settings(BaseSettings):
     """Seconds without an event after which the SSE feed sends a heartbeat comment."""
     feed_poll_interval: float = Field(0.5, ge=0.01, le=60, allow_inf_nan=False)
     """Seconds between the SSE feed's looks at the log (SQLite; PostgreSQL's NOTIFY wakes it)."""
+    slo_ocsp_seconds: float = Field(5.0, gt=0, le=86400, allow_inf_nan=False)
+    """The revocation objective: a revocation is served by OCSP within this many seconds …"""
+    slo_ocsp_ratio: float = Field(0.99, gt=0, le=1, allow_inf_nan=False)
+    """… for at least this share of revocations (``mynacard latency``, ``/readyz``)."""
+    slo_consumer_seconds: float = Field(60.0, gt=0, le=86400, allow_inf_nan=False)
+    """Every named consumer acknowledges every revocation within this many seconds."""
     feed_batch: int = Field(100, ge=1, le=10_000)
     """Events the SSE feed reads and sends at most in one go (then it reads again)."""
 

@@ -66,3 +66,59 @@ def add_pki_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--pem", action="store_true", help="PEM instead of DER")
     p = add("ca", run_ca, "write the CRL/OCSP issuer certificate (PEM)")
     p.add_argument("--out", required=True, metavar="FILE", help="where to write it")
+    add_latency_command(sub, common)
+
+
+def run_latency(ns: argparse.Namespace, settings: Settings) -> int:
+    from mynacard.bootstrap import open_checkpoints, open_staff_registry
+    from mynacard.cli_support import option_moment
+    from mynacard.latency import measure
+
+    since = option_moment("--since", ns.since) if ns.since else None
+    _, read = caught_up(settings, ns)
+    registry, checkpoints = open_staff_registry(settings), open_checkpoints(settings)
+    try:
+        report = measure(read, registry, checkpoints, settings, since)
+    finally:
+        registry.close()
+    if ns.json:
+        output.print_json(report)
+        return EXIT_OK if not report["breaches"] else EXIT_SLO_BREACHED
+    output.print_table(
+        f"Revocation latency over {report['revocations']} revocations"
+        + (f" recorded since {report['since']}" if report["since"] else ""),
+        ("channel", "kind", "seen", "not yet", "p50 s", "p99 s", "max s", "objective s", "met"),
+        (
+            (
+                r["channel"], r["kind"], str(r["seen"]), str(r["not_seen_yet"]),
+                _s(r["p50_s"]), _s(r["p99_s"]), _s(r["max_s"]), _s(r["objective_s"]),
+                "yes" if r["objective_met"] else "NO",
+            )
+            for r in report["channels"]
+        ),
+    )  # fmt: skip
+    if report["breaches"]:
+        print(f"objective breached by: {', '.join(report['breaches'])}")
+        return EXIT_SLO_BREACHED
+    return EXIT_OK
+
+
+EXIT_SLO_BREACHED = 1
+"""``latency``: 1 when a channel breaches the objective (like ``valid-at --check``: a negative answer)."""
+
+
+def _s(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+def add_latency_command(sub: Any, common: argparse.ArgumentParser) -> None:
+    add = subcommand_adder(sub, common)
+    p = add(
+        "latency",
+        run_latency,
+        "how fast revocations reached OCSP, the CRL and each named consumer (p50/p99/max)",
+        "For every revocation or hold: how long after it was recorded it was first served by OCSP "
+        "and in a CRL, and first acknowledged by each named consumer; the objective's breaches "
+        "(MYNACARD_SLO_*) make the exit status 1.",
+    )
+    p.add_argument("--since", metavar="WHEN", help="only revocations recorded since WHEN")

@@ -2,7 +2,8 @@
 in ``storage.interface``): their SQL, written once with named parameters ``%(name)s`` and three
 table placeholders (``{t}``: the library's tracking table, one row per consumer name; ``{f}``: the
 fingerprints of the latest acknowledged events; ``{d}``: the dead letters, events a consumer's
-handler failed on and which were parked), the dead letter's record, and the key of a lease.
+handler failed on and which were parked; ``{a}``: when each checkpoint move was made, for the
+revocation latency), the dead letter's record, and the key of a lease.
 
 May import: the standard library only.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 PARKED, DELIVERED, SKIPPED = "parked", "delivered", "skipped"
@@ -30,6 +32,11 @@ CHECKPOINT_SQL: dict[str, str] = {
     "attempts INTEGER NOT NULL, "
     "parked_at TEXT NOT NULL, state TEXT NOT NULL, redeliveries INTEGER NOT NULL DEFAULT 0, "
     "redelivered_at TEXT, resolved_at TEXT, resolved_by TEXT, reason TEXT, PRIMARY KEY (consumer, position))",
+    "create_acks": "CREATE TABLE IF NOT EXISTS {a} (consumer TEXT NOT NULL, position BIGINT NOT NULL, "
+    "acked_at TEXT NOT NULL, PRIMARY KEY (consumer, position))",
+    "record_ack": "INSERT INTO {a} (consumer, position, acked_at) VALUES (%(name)s, %(position)s, %(at)s) "
+    "ON CONFLICT (consumer, position) DO NOTHING",
+    "acks": "SELECT position, acked_at FROM {a} WHERE consumer = %(name)s ORDER BY position",
     "position": "SELECT notification_id FROM {t} WHERE application_name = %(name)s",
     "consumers": "SELECT application_name, notification_id FROM {t} ORDER BY application_name",
     "advance": "INSERT INTO {t} (application_name, notification_id) VALUES (%(name)s, %(position)s) "
@@ -106,3 +113,8 @@ class DeadLetter:
 def lease_digest(store: str, name: str) -> bytes:
     """The key of consumer ``name``'s lease in checkpoint store ``store`` (a path or a schema)."""
     return hashlib.sha256(f"mynacard.consumer\0{store}\0{name}".encode()).digest()
+
+
+def acked_now() -> str:
+    """When an acknowledgement is recorded (UTC, ISO): the consumers' side of revocation latency."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")

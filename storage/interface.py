@@ -227,6 +227,10 @@ class Checkpoints(TrackingRecorder, ABC):
         """The remembered (position, fingerprint) acknowledgements of ``name``, newest first."""
 
     @abstractmethod
+    def acks(self, name: str) -> list[tuple[int, str]]:
+        """(position, acknowledged at, UTC ISO) of every checkpoint move of ``name`` forward."""
+
+    @abstractmethod
     def advance(self, name: str, position: int, fingerprint: str, *, keep: int) -> bool:
         """Move the checkpoint forward to ``position``, remembering its fingerprint and the
         newest ``keep`` ones (False, nothing written, when it is already there or beyond)."""
@@ -327,6 +331,15 @@ class StaffRegistry(ABC):
 
     @abstractmethod
     def access_counts(self) -> list[AccessCount]: ...
+
+    @abstractmethod
+    def record_sighting(self, serial: str, listed_in: int, channel: str, at: str) -> None:
+        """When a revocation (the serial's entry added in list ``listed_in``) was first served on
+        ``channel`` (``ocsp``, ``crl``): kept once, the first time."""
+
+    @abstractmethod
+    def sightings(self) -> dict[tuple[str, int, str], str]:
+        """(serial, listed in, channel) → first served at (UTC, ISO)."""
 
 
 # ----------------------------------------------------------------------------- the factory

@@ -75,6 +75,10 @@ STAFF_SQL: dict[str, str] = {
     "%(role)s, %(route)s, 1) ON CONFLICT (day, name, role, route) "
     "DO UPDATE SET count = {p}access_counts.count + 1",
     "access_counts": "SELECT day, name, role, route, count FROM {p}access_counts ORDER BY day, name, route",
+    "record_sighting": "INSERT INTO {p}revocation_sightings (serial, listed_in, channel, first_at) "
+    "VALUES (%(serial)s, %(listed_in)s, %(channel)s, %(at)s) "
+    "ON CONFLICT (serial, listed_in, channel) DO NOTHING",
+    "sightings": "SELECT serial, listed_in, channel, first_at FROM {p}revocation_sightings",
 }
 
 ACCESS_COLUMNS = (

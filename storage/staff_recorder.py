@@ -90,3 +90,14 @@ class SqlStaffRegistry(StaffRegistry):
             AccessCount(r["day"], r["name"], r["role"], r["route"], int(r["count"]))
             for r in self._rows(self.sql["access_counts"])
         ]
+
+    def record_sighting(self, serial: str, listed_in: int, channel: str, at: str) -> None:
+        self._write(
+            "record_sighting", {"serial": serial, "listed_in": listed_in, "channel": channel, "at": at}
+        )
+
+    def sightings(self) -> dict[tuple[str, int, str], str]:
+        return {
+            (str(r["serial"]), int(r["listed_in"]), str(r["channel"])): str(r["first_at"])
+            for r in self._rows(self.sql["sightings"])
+        }

@@ -5,6 +5,7 @@ page and ``mynacard crl`` share these; the encodings are ``mynacard.pki.crl`` an
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,7 +33,11 @@ def current_entry(entries: list[RevocationEntry], serial: str) -> RevocationEntr
     return max(listed, key=lambda e: e.added_in) if listed else None
 
 
-def certificate_status_of(read: ReadSide, number: int) -> CertStatus:
+Seen = Callable[[str, int, str], None]
+"""``seen(serial, listed_in, channel)``: a revocation was served on ``channel`` (latency)."""
+
+
+def certificate_status_of(read: ReadSide, number: int, seen: Seen | None = None) -> CertStatus:
     """OCSP's answer for one serial: revoked (or held) while on the list, good when issued and
     not on it, unknown when this store never issued it."""
     serial = serial_text(number)
@@ -40,13 +45,22 @@ def certificate_status_of(read: ReadSide, number: int) -> CertStatus:
         return CertStatus("unknown")
     issued = read.lifecycle.view.certificate_by_serial(serial) is not None
     _, entries = read.revocation_list(include_removed=True)
-    return status_from_list(issued, current_entry(entries, serial))
+    entry = current_entry(entries, serial)
+    if entry is not None and seen is not None:
+        seen(entry.serial, entry.added_in, "ocsp")
+    return status_from_list(issued, entry)
 
 
-def crl_der(read: ReadSide, issuer: Issuer, validity: float, since: str | None) -> bytes:
+def crl_der(
+    read: ReadSide, issuer: Issuer, validity: float, since: str | None, seen: Seen | None = None
+) -> bytes:
     """The full CRL under the list's current number, thisUpdate now (the real clock: relying
     parties compare it with theirs), nextUpdate ``validity`` seconds later."""
     number, entries = read.revocation_list(include_removed=True)
+    if seen is not None:
+        for entry in entries:
+            if entry.removed_in is None:
+                seen(entry.serial, entry.added_in, "crl")
     now = datetime.now(UTC).replace(microsecond=0)
     started = datetime.fromisoformat(since) if since else None
     return build_crl(
@@ -54,10 +68,16 @@ def crl_der(read: ReadSide, issuer: Issuer, validity: float, since: str | None) 
     )
 
 
-def ocsp_der(read: ReadSide, issuer: Issuer, request: bytes, validity: float) -> bytes:
+def ocsp_der(
+    read: ReadSide, issuer: Issuer, request: bytes, validity: float, seen: Seen | None = None
+) -> bytes:
     now = datetime.now(UTC).replace(microsecond=0)
     return respond(
-        issuer, request, lambda n: certificate_status_of(read, n), now, now + timedelta(seconds=validity)
+        issuer,
+        request,
+        lambda n: certificate_status_of(read, n, seen),
+        now,
+        now + timedelta(seconds=validity),
     )
 
 

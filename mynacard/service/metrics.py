@@ -36,6 +36,21 @@ class _ProjectionLag:
             position.add_metric([name], p["position"])
         yield lag
         yield position
+        latency = GaugeMetricFamily(
+            "mynacard_revocation_latency_seconds",
+            "seconds from a revocation's recording to its first OCSP/CRL answer or consumer ack",
+            labels=["channel", "kind", "quantile"],
+        )
+        met = GaugeMetricFamily(
+            "mynacard_revocation_objective_met", "1 when the channel meets the objective", labels=["channel"]
+        )
+        for row in self.service.latency()["channels"]:
+            for quantile, key in (("0.5", "p50_s"), ("0.99", "p99_s"), ("1", "max_s")):
+                if row[key] is not None:
+                    latency.add_metric([row["channel"], row["kind"], quantile], row[key])
+            met.add_metric([row["channel"]], 1.0 if row["objective_met"] else 0.0)
+        yield latency
+        yield met
 
 
 class Metrics:

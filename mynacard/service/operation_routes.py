@@ -73,6 +73,13 @@ def readiness(service: Service) -> tuple[bool, dict[str, Any]]:
         checks["keys"] = {"ok": False, "problem": str(e)}
     positions = service.positions()
     checks["projections"] = positions
+    try:
+        report = service.latency()
+        # Reported, not a reason to take the process out of service: a slow consumer is not cured
+        # by sending clerks elsewhere.
+        checks["revocation_objective"] = {"met": not report["breaches"], "breaches": report["breaches"]}
+    except Exception as e:
+        checks["revocation_objective"] = {"met": None, "problem": type(e).__name__}
     if any(p["state"] != "ok" for p in positions.values()):
         ok = False
     return ok, checks

@@ -55,9 +55,9 @@ def add_pki_routes(app: FastAPI) -> None:
         identity: Identity = status_reader,
     ) -> Response:
         service = service_of(request)
+        validity, since = service.settings.crl_validity, service.started_at
         der = await run_in_threadpool(
-            service.ask,
-            lambda q: crl_der(q.read, service.issuer, service.settings.crl_validity, service.started_at),
+            service.ask, lambda q: crl_der(q.read, service.issuer, validity, since, service.seen)
         )
         await _count(request, identity)
         if format == "pem":
@@ -117,7 +117,8 @@ async def _answer(request: Request, identity: Identity, der: bytes) -> Response:
     else:
         try:
             body = await run_in_threadpool(
-                service.ask, lambda q: ocsp_der(q.read, service.issuer, der, service.settings.ocsp_validity)
+                service.ask,
+                lambda q: ocsp_der(q.read, service.issuer, der, service.settings.ocsp_validity, service.seen),
             )
         except Exception:  # the read side cannot answer now: tryLater (RFC 6960 §2.3), never a 500
             body = unsuccessful(ocsp.OCSPResponseStatus.TRY_LATER)

@@ -9,6 +9,7 @@ one request at a time per process; audit replays read the log itself.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -17,18 +18,21 @@ from typing import Any, TypeVar
 from commands.application import CardLifecycle, CommandResult
 from commands.config import Settings
 from commands.models import Command
-from mynacard.bootstrap import open_read_side, open_staff_registry, open_write_side
+from mynacard.bootstrap import open_checkpoints, open_read_side, open_staff_registry, open_write_side
 from mynacard.cli_support import log_integrity, views_on_this_log
+from mynacard.latency import measure
 from mynacard.pki.issuer import open_issuer
 from mynacard.queries import Questions
 from mynacard.service.identity import Authenticator, Identity, TokenAuthenticator
 from mynacard.service.metrics import Metrics
 from mynacard.service.roles import ITEMISED_ROLES
 from projections.read_side import ReadSide
-from storage.interface import StaffRegistry
+from storage.interface import Checkpoints, StaffRegistry
 from storage.staff import AccessRecord
 
 T = TypeVar("T")
+LATENCY_MAX_AGE = 30.0
+"""Seconds a revocation latency report is reused (``/metrics``, ``/readyz``)."""
 
 
 class Service:
@@ -47,8 +51,13 @@ class Service:
         """When the store began: since then no revocation was ever dropped (expiredCertsOnCRL)."""
         self.metrics = Metrics(self)
         self._read_lock = threading.Lock()
+        self._sightings: set[tuple[str, int, str]] = set()
+        self._latency: tuple[float, dict[str, Any]] | None = None
+        self._checkpoints: Checkpoints | None = None
 
     def close(self) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints.datastore.close()  # type: ignore[attr-defined]
         self.read.close()
         self.write.close()
         self.registry.close()
@@ -98,6 +107,30 @@ class Service:
         self.registry.count_access(
             datetime.now(UTC).date().isoformat(), identity.name, identity.role.value, route
         )
+
+    def seen(self, serial: str, listed_in: int, channel: str) -> None:
+        """A revocation was served on ``channel``: its first time is kept (revocation latency).
+        Each process remembers what it recorded, so a CRL of many entries writes only the new."""
+        key = (serial, listed_in, channel)
+        if key in self._sightings:
+            return
+        self.registry.record_sighting(
+            serial, listed_in, channel, datetime.now(UTC).isoformat(timespec="microseconds")
+        )
+        self._sightings.add(key)
+
+    def latency(self, max_age: float = LATENCY_MAX_AGE) -> dict[str, Any]:
+        """The revocation latency report (``mynacard.latency``), measured at most every
+        ``max_age`` seconds (scrapes and readiness probes share it)."""
+        cached = self._latency
+        if cached is not None and time.monotonic() - cached[0] < max_age:
+            return cached[1]
+        if self._checkpoints is None:
+            self._checkpoints = open_checkpoints(self.settings)
+        checkpoints = self._checkpoints
+        report = self.ask(lambda q: measure(q.read, self.registry, checkpoints, self.settings, None))
+        self._latency = (time.monotonic(), report)
+        return report
 
     def positions(self) -> dict[str, dict[str, Any]]:
         with self._read_lock:

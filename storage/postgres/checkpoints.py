@@ -16,7 +16,7 @@ from typing import Any
 from eventsourcing.postgres import PostgresDatastore
 from psycopg.sql import SQL, Composed, Identifier
 
-from storage.checkpoints import CHECKPOINT_SQL, DeadLetter, lease_digest
+from storage.checkpoints import CHECKPOINT_SQL, DeadLetter, acked_now, lease_digest
 from storage.errors import ConsumerBusy
 from storage.interface import Checkpoints
 from storage.postgres.schema import LockedTrackingRecorder, dedicated_connection
@@ -33,16 +33,25 @@ class PostgresCheckpoints(LockedTrackingRecorder, Checkpoints):
             raise TypeError("consumer checkpoints need the library's single-row tracking table")
         schema = Identifier(datastore.schema)
         prefix = self.tracking_table_name.removesuffix("_tracking")
-        fingerprints, dead_letters = f"{prefix}_fingerprints", f"{prefix}_dead_letters"
+        fingerprints, dead_letters, acks = (
+            f"{prefix}_fingerprints",
+            f"{prefix}_dead_letters",
+            f"{prefix}_acks",
+        )
         self.check_identifier_length(fingerprints)
         self.check_identifier_length(dead_letters)
         names = {
             "t": SQL("{0}.{1}").format(schema, Identifier(self.tracking_table_name)),
             "f": SQL("{0}.{1}").format(schema, Identifier(fingerprints)),
             "d": SQL("{0}.{1}").format(schema, Identifier(dead_letters)),
+            "a": SQL("{0}.{1}").format(schema, Identifier(acks)),
         }
         self.sql: dict[str, Composed] = {k: SQL(v).format(**names) for k, v in CHECKPOINT_SQL.items()}
-        self.sql_create_statements += [self.sql["create"], self.sql["create_dead_letters"]]
+        self.sql_create_statements += [
+            self.sql["create"],
+            self.sql["create_dead_letters"],
+            self.sql["create_acks"],
+        ]
 
     def position(self, name: str) -> int:
         with self.datastore.transaction(commit=False) as c:
@@ -62,7 +71,13 @@ class PostgresCheckpoints(LockedTrackingRecorder, Checkpoints):
                 return False
             c.execute(self.sql["remember"], {"name": name, "position": position, "fingerprint": fingerprint})
             c.execute(self.sql["trim"], {"name": name, "keep": keep})
+            c.execute(self.sql["record_ack"], {"name": name, "position": position, "at": acked_now()})
         return True
+
+    def acks(self, name: str) -> list[tuple[int, str]]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self.sql["acks"], {"name": name})
+            return [(int(r["position"]), str(r["acked_at"])) for r in c.fetchall()]
 
     def reset(self, name: str, position: int, fingerprint: str | None) -> None:
         with self.datastore.transaction(commit=True) as c:

@@ -31,6 +31,8 @@ CREATE = [
     "ON {p}access_records FOR EACH STATEMENT EXECUTE FUNCTION {p}access_records_append_only()",
     "CREATE TABLE IF NOT EXISTS {p}access_counts (day text NOT NULL, name text NOT NULL, role text NOT NULL, "
     "route text NOT NULL, count bigint NOT NULL, PRIMARY KEY (day, name, role, route))",
+    "CREATE TABLE IF NOT EXISTS {p}revocation_sightings (serial text NOT NULL, listed_in bigint NOT NULL, "
+    "channel text NOT NULL, first_at text NOT NULL, PRIMARY KEY (serial, listed_in, channel))",
 ]
 
 

@@ -19,13 +19,13 @@ from typing import Any
 
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
-from storage.checkpoints import CHECKPOINT_SQL, DeadLetter, lease_digest
+from storage.checkpoints import CHECKPOINT_SQL, DeadLetter, acked_now, lease_digest
 from storage.errors import ConsumerBusy
 from storage.interface import Checkpoints
 
 _SQL = {
     k: re.sub(r"%\((\w+)\)s", r":\1", v).format(
-        t="tracking", f="consumer_fingerprints", d="consumer_dead_letters"
+        t="tracking", f="consumer_fingerprints", d="consumer_dead_letters", a="consumer_acks"
     )
     for k, v in CHECKPOINT_SQL.items()
 }
@@ -41,7 +41,12 @@ class SQLiteCheckpoints(SQLiteTrackingRecorder, Checkpoints):
             raise TypeError("consumer checkpoints need the library's single-row tracking table")
 
     def construct_create_table_statements(self) -> list[str]:
-        return [*super().construct_create_table_statements(), _SQL["create"], _SQL["create_dead_letters"]]
+        return [
+            *super().construct_create_table_statements(),
+            _SQL["create"],
+            _SQL["create_dead_letters"],
+            _SQL["create_acks"],
+        ]
 
     def position(self, name: str) -> int:
         with self.datastore.transaction(commit=False) as c:
@@ -61,7 +66,13 @@ class SQLiteCheckpoints(SQLiteTrackingRecorder, Checkpoints):
                 return False
             c.execute(_SQL["remember"], {"name": name, "position": position, "fingerprint": fingerprint})
             c.execute(_SQL["trim"], {"name": name, "keep": keep})
+            c.execute(_SQL["record_ack"], {"name": name, "position": position, "at": acked_now()})
         return True
+
+    def acks(self, name: str) -> list[tuple[int, str]]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(_SQL["acks"], {"name": name})
+            return [(int(r["position"]), str(r["acked_at"])) for r in c.fetchall()]
 
     def reset(self, name: str, position: int, fingerprint: str | None) -> None:
         with self.datastore.transaction(commit=True) as c:

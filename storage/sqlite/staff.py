@@ -34,6 +34,8 @@ CREATE = [
     "BEGIN SELECT RAISE(ABORT, 'access records are append-only'); END",
     "CREATE TABLE IF NOT EXISTS access_counts (day TEXT NOT NULL, name TEXT NOT NULL, role TEXT NOT NULL, "
     "route TEXT NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (day, name, role, route))",
+    "CREATE TABLE IF NOT EXISTS revocation_sightings (serial TEXT NOT NULL, listed_in bigint NOT NULL, "
+    "channel TEXT NOT NULL, first_at TEXT NOT NULL, PRIMARY KEY (serial, listed_in, channel))",
 ]
 
 
