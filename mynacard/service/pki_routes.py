@@ -47,7 +47,7 @@ def add_pki_routes(app: FastAPI) -> None:
         "/crl",
         summary="the revocation list as a signed X.509 CRL (DER; ?format=pem for PEM)",
         response_class=Response,
-        responses={200: {"content": {"application/pkix-crl": {}}}},
+        responses={200: {"content": {"application/pkix-crl": {}, "application/x-pem-file": {}}}},
     )
     async def crl(
         request: Request,

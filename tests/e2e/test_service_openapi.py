@@ -40,6 +40,8 @@ from tests.helpers.support import my_number
 MAX_EXAMPLES = 10
 """Fuzzed requests per operation and generation mode (valid, invalid), besides the coverage phase's."""
 SEED = 20261122
+schemathesis.serializer.alias("application/ocsp-request", "application/octet-stream")
+"""OCSP requests are DER bytes: sent as generated, like any binary body."""
 CHECKS = (
     "not_a_server_error",
     "status_code_conformance",
