@@ -70,6 +70,7 @@ from mynacard.service.identity import Role, issue_token
 from mynacard.service.state import Service
 from storage.errors import ConfigurationError
 from storage.settings import prepare_storage, storage_env
+from tests.helpers.service import wait_for_health
 from tests.helpers.support import my_number
 
 NOW = "2026-04-01T09:00"
@@ -140,18 +141,7 @@ def serve(settings: Settings, workers: int) -> Iterator[str]:
         )
         url = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"serve exited {process.returncode}: {log.read_text()}")
-                try:
-                    if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"serve did not answer within 60 s: {log.read_text()}")
-                time.sleep(0.1)
+            wait_for_health(process, url, log)
             yield url
         finally:
             process.terminate()

@@ -144,6 +144,23 @@ class LiveServer:
         return httpx.Client(base_url=self.url, timeout=30)
 
 
+def wait_for_health(process: subprocess.Popen[Any], url: str, log: Path, seconds: float = 60) -> None:
+    """Until the ``serve`` process answers ``/healthz`` (AssertionError, with its log, if it exits
+    or does not answer within ``seconds``). The tests and the benches start servers this way."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if process.poll() is not None:
+            raise AssertionError(f"serve exited {process.returncode}: {log.read_text()}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"serve did not answer within {seconds:g} s: {log.read_text()}")
+        time.sleep(0.1)
+
+
 @contextmanager
 def live_server(settings: Settings, *args: str, **env: str) -> Iterator[LiveServer]:
     """``python -m mynacard serve`` on a free port (its output in ``<data dir>/serve.log``), ready
@@ -167,18 +184,7 @@ def live_server(settings: Settings, *args: str, **env: str) -> Iterator[LiveServ
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(f"serve exited {process.returncode}: {log.read_text()}")
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"serve did not answer within 60 s: {log.read_text()}")
-            time.sleep(0.1)
+        wait_for_health(process, url, log)
         yield LiveServer(url, process, log)
     finally:
         if process.poll() is None:
