@@ -82,6 +82,16 @@ def test_R17_first_card_handover_saying_not_applicable_is_still_refused_by_the_r
     assert info.value.rule == "R17"
 
 
+def test_R61_a_person_numbered_after_the_notification_card_shows_the_number_letter_and_keeps_it(
+    story: Story,
+) -> None:
+    """R61: the 通知カード scheme has ended; a 個人番号通知書 is shown and handed back (R17), and it
+    counts as the first card's notification document (nothing is collected)."""
+    produced(story, "2020-05-01")
+    assert hand_over(story, "2020-06-20T10:00", notification_card="number_letter_returned").status == "active"
+    assert recorded(story, "Issued").notification_card == "number_letter_returned"
+
+
 def test_R17_a_renewal_handover_leaves_out_the_notification_card(app: CardLifecycle, clock: Clock) -> None:
     old = Story(app, clock)
     old.to_active()  # DOB 1980-10-10, issued 2020-05-15: valid until 2029-10-10 (R19)
