@@ -70,12 +70,11 @@ from mynacard.service.identity import Role, issue_token
 from mynacard.service.state import Service
 from storage.errors import ConfigurationError
 from storage.settings import prepare_storage, storage_env
-from tests.helpers.service import wait_for_health
+from tests.helpers.service import Api, wait_for_health
 from tests.helpers.support import my_number
 
 NOW = "2026-04-01T09:00"
 """The service's fixed clock (``MYNACARD_NOW``): every run records the same workload."""
-PINS = {"sig_pin": "ABC123", "auth_pin": "1234", "juki_pin": "1234", "card_details_pin": "1234"}
 PHASES = ("reads", "commands", "mixed")
 READ_SHARE = {"reads": 1.0, "commands": 0.0, "mixed": 0.8}
 WARM_UP_PER_CLIENT = 3
@@ -158,29 +157,7 @@ def build_cards(url: str, token: str, count: int, clients: int) -> list[str]:
 
     def build(i: int) -> None:
         with client_for(url, token) as c:
-            card = ids[i]
-            steps: list[tuple[str, dict[str, Any]]] = [
-                (
-                    "/applications",
-                    {
-                        "application_id": card,
-                        "my_number": my_number(500_000 + i),
-                        "date_of_birth": "1980-10-10",
-                        "photo_taken_on": "2026-03-01",
-                    },
-                ),
-                (f"/cards/{card}/accept", {}),
-                (f"/cards/{card}/produce", {}),
-                (f"/cards/{card}/send-notice", {}),
-                (
-                    f"/cards/{card}/hand-over",
-                    {"identity_documents": ["driving_licence"], "notification_card": "collected", **PINS},
-                ),
-            ]
-            for path, body in steps:
-                r = c.post(path, json=body, headers={"Idempotency-Key": str(uuid.uuid4())})
-                if r.status_code != 201:
-                    raise RuntimeError(f"building card {card}: {path} answered {r.status_code} {r.text}")
+            Api(c, None).issue_card(ids[i], my_number=my_number(500_000 + i), photo_taken_on="2026-03-01")
 
     def builder(t: int) -> None:
         for i in range(t, count, clients):

@@ -86,12 +86,11 @@ from mynacard.service.identity import Role, issue_token
 from mynacard.service.state import Service
 from storage.errors import ConfigurationError
 from storage.settings import prepare_storage, storage_env
-from tests.helpers.service import wait_for_health
+from tests.helpers.service import Api, wait_for_health
 from tests.helpers.sse import frames
 from tests.helpers.support import my_number
 
 DEFAULT_NATS = "nats://127.0.0.1:4222"
-PINS = {"sig_pin": "ABC123", "auth_pin": "1234", "juki_pin": "1234", "card_details_pin": "1234"}
 JAPAN = ZoneInfo("Asia/Tokyo")
 OFFICE = "131016"
 SSE_CONSUMER = "bench-sse"
@@ -228,29 +227,7 @@ def build_cards(url: str, token: str, count: int) -> list[str]:
 
     def build(i: int) -> None:
         with client_for(url, token) as c:
-            card = ids[i]
-            steps: list[tuple[str, dict[str, Any]]] = [
-                (
-                    "/applications",
-                    {
-                        "application_id": card,
-                        "my_number": my_number(700_000 + i),
-                        "date_of_birth": "1980-10-10",
-                        "photo_taken_on": today,
-                    },
-                ),
-                (f"/cards/{card}/accept", {}),
-                (f"/cards/{card}/produce", {}),
-                (f"/cards/{card}/send-notice", {}),
-                (
-                    f"/cards/{card}/hand-over",
-                    {"identity_documents": ["driving_licence"], "notification_card": "collected", **PINS},
-                ),
-            ]
-            for path, body in steps:
-                r = c.post(path, json=body, headers={"Idempotency-Key": str(uuid.uuid4())})
-                if r.status_code != 201:
-                    raise RuntimeError(f"building card {card}: {path} answered {r.status_code} {r.text}")
+            Api(c, None).issue_card(ids[i], my_number=my_number(700_000 + i), photo_taken_on=today)
 
     def builder(t: int) -> None:
         for i in range(t, count, BUILDERS):
