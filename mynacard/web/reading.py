@@ -109,41 +109,15 @@ def add_reading_routes(router: APIRouter) -> None:
             card_id = card_id_of(card)
             known = moment_of("as_known_at", as_known_at.strip() if as_known_at else None)
         except InputError as e:
-            return render(
-                request,
-                "error.html",
-                visitor=visitor,
-                status=422,
-                title_key="bad_input",
-                detail=str(e),
-                back="/",
-            )
+            return input_error_page(request, visitor, e)
         service = service_of(request)
         try:
             status, history = await run_in_threadpool(
                 service.ask,
                 lambda q: (q.card(card_id, as_known_at=known), q.history(card_id, as_known_at=known)),
             )
-        except NotFound as e:
-            return render(
-                request,
-                "error.html",
-                visitor=visitor,
-                status=404,
-                title_key="not_found",
-                detail=str(e),
-                back="/",
-            )
         except InputError as e:
-            return render(
-                request,
-                "error.html",
-                visitor=visitor,
-                status=422,
-                title_key="bad_input",
-                detail=str(e),
-                back="/",
-            )
+            return input_error_page(request, visitor, e)
         kept = purpose_of(purpose)
         await run_in_threadpool(record_access, request, visitor, "card", str(card_id), kept)
         procedures = [
@@ -190,3 +164,17 @@ def add_reading_routes(router: APIRouter) -> None:
             cards=answer["cards"],
             purpose=kept or "",
         )
+
+
+def input_error_page(request: Request, visitor: Visitor, e: InputError) -> Response:
+    """An unknown card (``NotFound``) as a 404 page, any other bad input as a 422 page."""
+    unknown = isinstance(e, NotFound)
+    return render(
+        request,
+        "error.html",
+        visitor=visitor,
+        status=404 if unknown else 422,
+        title_key="not_found" if unknown else "bad_input",
+        detail=str(e),
+        back="/",
+    )
