@@ -36,6 +36,7 @@ from eventsourcing.utils import Environment
 from commands.application import CardLifecycle, system_clock
 from commands.config import Settings, clock_for
 from projections.read_side import ReadSide, UpstreamApp
+from storage.chain import CHAIN_COMPLETE_MARK
 from storage.crypto import RingKey
 from storage.errors import ConfigurationError
 from storage.integrity import TamperingDetected
@@ -85,6 +86,7 @@ def open_write_side(settings: Settings | None = None) -> CardLifecycle:
             bind_to_store(app.command_log, settings, key, ring)
             check_key_ring(app.recorder, app.mapper)
             app.holders_complete = holders_filed(app)
+            mark_chain_at_birth(app.command_log)
         except RingBehindStore:
             app.close()
             # A rotation by another process recorded a key after this one read the ring.
@@ -161,6 +163,14 @@ def holders_filed(app: CardLifecycle) -> bool:
         log.set_store_mark(HOLDERS_FILED, datetime.now(UTC).isoformat())
         return True
     return False
+
+
+def mark_chain_at_birth(log: CommandLog) -> None:
+    """A store with no event yet chains every event it will hold: mark it so (issue 13), and
+    from then on an event without a chain row is an inserted one (``storage.chain``)."""
+    if log.store_mark(CHAIN_COMPLETE_MARK) is None and not log.log_max_position():
+        born = datetime.now(UTC).isoformat()
+        log.set_store_mark(CHAIN_COMPLETE_MARK, f"chained since the first event ({born})")
 
 
 def bind_to_store(

@@ -22,6 +22,7 @@ from commands.errors import CommandIdReused, ConcurrencyConflict, InputError, No
 from lifecycle.errors import RuleViolation
 from mynacard import output
 from mynacard.audit_commands import add_audit_commands
+from mynacard.chain_commands import add_chain_commands
 from mynacard.event_commands import add_event_commands
 from mynacard.operation_commands import add_operation_commands
 from mynacard.pki_commands import add_pki_commands
@@ -71,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_read_commands(sub, common)
     add_audit_commands(sub, common)
     add_operation_commands(sub, common)
+    add_chain_commands(sub, common)
     add_event_commands(sub, common)
     add_relay_commands(sub, common)
     add_service_commands(sub, common)

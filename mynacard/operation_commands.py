@@ -14,6 +14,14 @@ from commands.person_migration import cards_by_person, migrate_holders
 from commands.sweep import sweep
 from mynacard import output
 from mynacard.bootstrap import open_read_side, open_write_side, rotate_store_key
+from mynacard.chain_commands import (
+    ACCEPT_FLAG,
+    chain_report_dict,
+    check_before_rebuild,
+    print_chain_report,
+    run_verify_chain,
+    walk_log_chain,
+)
 from mynacard.cli_support import (
     EXIT_DIFFERENCES,
     EXIT_OK,
@@ -48,6 +56,7 @@ def run_projections(ns: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_rebuild(ns: argparse.Namespace, settings: Settings) -> int:
+    chain = check_before_rebuild(ns, settings)
     read = open_read_side(settings)
     names = ns.projection or [p.name for p in read.projections]
     unknown = [n for n in names if n not in {p.name for p in read.projections}]
@@ -69,7 +78,7 @@ def run_rebuild(ns: argparse.Namespace, settings: Settings) -> int:
 
             applied.update(read.rebuild([name], progress))
     if ns.json:
-        output.print_json({"rebuilt": applied, "positions": read.positions()})
+        output.print_json({"rebuilt": applied, "positions": read.positions(), "chain": chain})
     else:
         for name, n in applied.items():
             print(f"{name}: rebuilt from position 0, {n} events applied")
@@ -120,10 +129,14 @@ def run_sweep(ns: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_verify(ns: argparse.Namespace, settings: Settings) -> int:
+    if ns.chain:
+        return run_verify_chain(ns, settings)
+    chain, seconds = walk_log_chain(settings, not ns.json)
     read = open_read_side(settings)
     report = verify(read)
     if ns.json:
-        output.print_json(report.as_dict())
+        found = {**report.as_dict(), "ok": report.ok and chain.ok, "chain": chain_report_dict(chain)}
+        output.print_json(found)
     else:
         at = ", ".join(f"{name} at {position}" for name, position in report.positions.items())
         print(
@@ -140,7 +153,8 @@ def run_verify(ns: argparse.Namespace, settings: Settings) -> int:
                     for d in report.differences
                 ),
             )
-    return EXIT_OK if report.ok else EXIT_DIFFERENCES
+        print_chain_report(chain, seconds)
+    return EXIT_OK if report.ok and chain.ok else EXIT_DIFFERENCES
 
 
 def run_rotate_key(ns: argparse.Namespace, settings: Settings) -> int:
@@ -188,8 +202,20 @@ def add_operation_commands(sub: Any, common: argparse.ArgumentParser) -> None:
 
     add("projections", run_projections, "each projection's position and lag behind the log")
 
-    p = add("rebuild", run_rebuild, "rebuild projections from position 0")
+    p = add(
+        "rebuild",
+        run_rebuild,
+        "rebuild projections from position 0",
+        "Walks the log's hash chain first (issue 13): a broken chain (an event deleted, inserted, "
+        "reordered, altered or moved) refuses the rebuild with exit 7 and the position, unless "
+        f"{ACCEPT_FLAG} --reason TEXT is given, which is recorded on the log with the actor.",
+    )
     p.add_argument("--projection", action="append", help="one projection (repeat); default: all")
+    p.add_argument(
+        ACCEPT_FLAG, action="store_true", help="rebuild even from a broken chain (recorded, with --reason)"
+    )
+    p.add_argument("--reason", help=f"why the break is accepted (required with {ACCEPT_FLAG})")
+    p.add_argument("--actor", help="who accepts it (default: MYNACARD_ACTOR or the login name)")
 
     p = add("follow", run_follow_projections, "keep the projections up to date (polling the log)")
     p.add_argument("--interval", type=float, default=0.5, help="seconds between polls (default 0.5)")
@@ -204,15 +230,18 @@ def add_operation_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--until", metavar="DATE", help="the day (default: today; never after today)")
     p.add_argument("--actor", help="who records it (default: MYNACARD_ACTOR or the login name)")
 
-    add(
+    p = add(
         "verify",
         run_verify,
-        "compare every read-model table and tracking position with a fold of the log",
-        "Checks the event log (event types, versions without gaps), then rebuilds each projection "
-        "from the log in a scratch copy and compares every row and column of every table of the "
-        "read models, and every tracking position, with it; repairs nothing. Prints the "
-        "differences and exits 7 if there are any.",
+        "check the log's hash chain, and every read-model table against a fold of the log",
+        "Walks the log's hash chain (issue 13) and reports its first break; checks the event log "
+        "(event types, versions without gaps), then rebuilds each projection from the log in a "
+        "scratch copy and compares every row and column of every table of the read models, and "
+        "every tracking position, with it; repairs nothing. Prints the differences and exits 7 if "
+        "there are any. With --chain, only the chain walk (fast: the whole log, exit 7 with the "
+        "position of the first break).",
     )
+    p.add_argument("--chain", action="store_true", help="only walk the hash chain")
 
     add("policies", run_policies, "the policy settings in force (D01–D11)")
 

@@ -28,6 +28,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import InfrastructureFactory, Tracking, TrackingRecorder
 
+from storage.chain import ChainLink, ChainRow
 from storage.checkpoints import DeadLetter
 from storage.records import (
     CardRow,
@@ -46,7 +47,36 @@ from storage.staff import AccessCount, AccessRecord, StaffToken
 # ----------------------------------------------------------------------------- the event store
 
 
-class CommandLog(ABC):
+class EventChain(ABC):
+    """The hash chain kept beside the log (issue 13, ``storage.chain``): one chain row per
+    stored event, written in the event's own transaction, in log order."""
+
+    @abstractmethod
+    def chain_head(self) -> ChainLink | None:
+        """The last chain row (the newest chained event), or None for an empty chain."""
+
+    @abstractmethod
+    def chain_link_at(self, position: int) -> ChainLink | None:
+        """The chain row stored at ``position``, if any."""
+
+    @abstractmethod
+    def chain_rows(self, after: int, limit: int) -> list[ChainRow]:
+        """Up to ``limit`` log events after ``after`` in position order, each with its chain
+        row, merged with chain rows that have no event (``storage.chain.merge_rows``); read in
+        one snapshot. At the end of the log, every chain row after the last event too."""
+
+    @abstractmethod
+    def log_max_position(self) -> int:
+        """The position of the newest event in the log (0 when empty)."""
+
+    @abstractmethod
+    def extend_chain(self, links: Sequence[ChainLink], after: ChainLink | None) -> None:
+        """Append chain rows for events already stored (``mynacard chain --init``), in one
+        transaction that fails (``StoreIntegrityError``) unless the chain still ends at
+        ``after``."""
+
+
+class CommandLog(EventChain, ABC):
     """What the application recorder offers beside the event log: the command log, and the
     store's identity with the fingerprints of its keys (issue 8 items 1 and 3). A save given
     ``command_log_entry=`` (``storage.records.COMMAND_LOG_KWARG``) writes the entry with the

@@ -24,6 +24,8 @@ from eventsourcing import popo
 from eventsourcing.persistence import ApplicationRecorder, IntegrityError, StoredEvent
 from eventsourcing.utils import get_topic
 
+from storage import chain
+from storage.chain import ChainLink, ChainRow
 from storage.interface import CommandLog
 from storage.records import (
     CLOCK_CONFLICT,
@@ -47,6 +49,8 @@ class MemoryCommandLogRecorder(popo.POPOApplicationRecorder, CommandLog):
         self._keys: dict[int, str] = {}
         self._newest_us: int | None = None
         self._marks: dict[str, str] = {}
+        self._chain: dict[int, bytes] = {}
+        """The hash chain (issue 13): position → chain hash."""
 
     def _assert_uniqueness(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         super()._assert_uniqueness(stored_events, **kwargs)
@@ -61,6 +65,9 @@ class MemoryCommandLogRecorder(popo.POPOApplicationRecorder, CommandLog):
 
     def _update_table(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         ids = super()._update_table(stored_events, **kwargs)
+        head = self._head()
+        previous = head.chain_hash if head else chain.GENESIS
+        self._chain.update(chain.chain_batch(previous, ids or (), stored_events))
         entry: CommandLogEntry | None = kwargs.get(COMMAND_LOG_KWARG)
         if entry is not None:
             self._commands[entry.command_id] = entry.row()
@@ -103,6 +110,43 @@ class MemoryCommandLogRecorder(popo.POPOApplicationRecorder, CommandLog):
     def newest_recorded_at(self) -> datetime | None:
         with self._database_lock:
             return None if self._newest_us is None else clock_moment(self._newest_us)
+
+    def _head(self) -> ChainLink | None:
+        if not self._chain:
+            return None
+        position = max(self._chain)
+        return ChainLink(position, self._chain[position])
+
+    def chain_head(self) -> ChainLink | None:
+        with self._database_lock:
+            return self._head()
+
+    def chain_link_at(self, position: int) -> ChainLink | None:
+        with self._database_lock:
+            found = self._chain.get(position)
+        return None if found is None else ChainLink(position, found)
+
+    def log_max_position(self) -> int:
+        with self._database_lock:
+            return len(self._stored_events)
+
+    def chain_rows(self, after: int, limit: int) -> list[ChainRow]:
+        with self._database_lock:
+            events = [
+                (i + 1, str(s.originator_id), s.originator_version, s.topic, s.state)
+                for i, s in enumerate(self._stored_events[after : after + limit], start=after)
+            ]
+            last = events[-1][0] if len(events) == limit else None
+            links = sorted(
+                (p, h) for p, h in self._chain.items() if p > after and (last is None or p <= last)
+            )
+        return chain.merge_rows(events, links)
+
+    def extend_chain(self, links: Sequence[ChainLink], after: ChainLink | None) -> None:
+        with self._database_lock:
+            if self._head() != after:
+                raise IntegrityError("the chain moved while it was being extended")
+            self._chain.update((k.position, k.chain_hash) for k in links)
 
 
 class MemoryStorage(popo.POPOFactory):

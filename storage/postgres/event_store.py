@@ -21,6 +21,9 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier, Literal
 
+from storage import chain
+from storage.chain import ChainLink, ChainRow
+from storage.integrity import StoreIntegrityError
 from storage.interface import CommandLog
 from storage.postgres.schema import schema_lock
 from storage.records import (
@@ -113,6 +116,41 @@ class PostgresCommandLogRecorder(PostgresApplicationRecorder, CommandLog):
             "SELECT command_id, command, digest, actor, recorded_at, result FROM {0}.{1} WHERE command_id=%s"
         ).format(schema, table)
 
+        links = Identifier(f"{prefix}_event_chain")
+        self.check_identifier_length(f"{prefix}_event_chain")
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {0}.{1} (position bigint PRIMARY KEY, chain_hash bytea NOT NULL)"
+            ).format(schema, links)
+        )
+        events = Identifier(events_table_name)
+        self.select_chain_head_statement = SQL(
+            "SELECT position, chain_hash FROM {0}.{1} ORDER BY position DESC LIMIT 1"
+        ).format(schema, links)
+        self.select_chain_before_statement = SQL(
+            "SELECT (SELECT max(notification_id) FROM {0}.{2} WHERE notification_id < %s) AS before, "
+            "h.position, h.chain_hash FROM (SELECT 1) AS one LEFT JOIN "
+            "(SELECT position, chain_hash FROM {0}.{1} ORDER BY position DESC LIMIT 1) AS h ON true"
+        ).format(schema, links, events)
+        self.insert_chain_statement = SQL("INSERT INTO {0}.{1} VALUES (%s, %s)").format(schema, links)
+        self.select_chain_at_statement = SQL(
+            "SELECT position, chain_hash FROM {0}.{1} WHERE position = %s"
+        ).format(schema, links)
+        self.select_log_max_statement = SQL("SELECT max(notification_id) AS m FROM {0}.{1}").format(
+            schema, events
+        )
+        self.select_chain_events_statement = SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state FROM {0}.{1} "
+            "WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
+        ).format(schema, events)
+        self.select_chain_range_statement = SQL(
+            "SELECT position, chain_hash FROM {0}.{1} "
+            "WHERE position > %s AND position <= %s ORDER BY position"
+        ).format(schema, links)
+        self.select_chain_rest_statement = SQL(
+            "SELECT position, chain_hash FROM {0}.{1} WHERE position > %s ORDER BY position"
+        ).format(schema, links)
+
     def create_table(self) -> None:
         with schema_lock(self.datastore):
             super().create_table()
@@ -121,10 +159,10 @@ class PostgresCommandLogRecorder(PostgresApplicationRecorder, CommandLog):
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         """The library's pipelined insert, except that a failure after the rows were written
         rolls the transaction back (eventsourcing 9.5.6 keeps the exception until after the
-        transaction has committed, so a save reported as failed could be stored)."""
-        if self.datastore.enable_db_functions:
-            ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
-            return ids
+        transaction has committed, so a save reported as failed could be stored), and the
+        events are chained (issue 13) in the same transaction, under the table lock the insert
+        took, so the chain follows the insert (= commit) order. Always this path: the
+        library's database functions (``enable_db_functions``) would commit unchained events."""
         failure: Exception | None = None
         notification_ids: Sequence[int] | None = None
         with self.datastore.get_connection() as conn:
@@ -139,6 +177,7 @@ class PostgresCommandLogRecorder(PostgresApplicationRecorder, CommandLog):
                             notification_ids = self._fetch_ids_after_insert_events(
                                 curs, stored_events, **kwargs
                             )
+                            self._chain(curs, notification_ids, stored_events)
                         except Exception as e:
                             failure = e
                     if failure is not None:
@@ -157,6 +196,76 @@ class PostgresCommandLogRecorder(PostgresApplicationRecorder, CommandLog):
             moment = clock_microseconds(entry.recorded_at)
             guard = bool(kwargs.get(CLOCK_GUARD_KWARG))
             curs.execute(self.advance_clock_statement, (moment, guard), prepare=True)
+
+    def _chain(
+        self, curs: Cursor[DictRow], ids: Sequence[int] | None, stored_events: Sequence[StoredEvent]
+    ) -> None:
+        """Chain the events just inserted at positions ``ids`` (the table lock is held)."""
+        if not ids:
+            return
+        curs.execute(self.select_chain_before_statement, (ids[0],), prepare=True)
+        row = curs.fetchone()
+        assert row is not None
+        before = int(row["before"] or 0)
+        previous_position = int(row["position"] or 0)
+        previous = bytes(row["chain_hash"]) if row["chain_hash"] is not None else chain.GENESIS
+        if before != previous_position:
+            raise chain.behind_error(before, previous_position)
+        links = chain.chain_batch(previous, ids, stored_events)
+        curs.executemany(self.insert_chain_statement, links)
+
+    def chain_head(self) -> ChainLink | None:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self.select_chain_head_statement)
+            row = curs.fetchone()
+        return ChainLink(int(row["position"]), bytes(row["chain_hash"])) if row else None
+
+    def chain_link_at(self, position: int) -> ChainLink | None:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self.select_chain_at_statement, (position,))
+            row = curs.fetchone()
+        return ChainLink(int(row["position"]), bytes(row["chain_hash"])) if row else None
+
+    def log_max_position(self) -> int:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self.select_log_max_statement)
+            row = curs.fetchone()
+        return int(row["m"] or 0) if row else 0
+
+    def chain_rows(self, after: int, limit: int) -> list[ChainRow]:
+        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
+            curs.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            curs.execute(self.select_chain_events_statement, (after, limit), prepare=True)
+            events = [
+                (
+                    int(r["notification_id"]),
+                    str(r["originator_id"]),
+                    int(r["originator_version"]),
+                    str(r["topic"]),
+                    bytes(r["state"]),
+                )
+                for r in curs.fetchall()
+            ]
+            if len(events) == limit:
+                curs.execute(self.select_chain_range_statement, (after, events[-1][0]), prepare=True)
+            else:
+                curs.execute(self.select_chain_rest_statement, (after,), prepare=True)
+            links = [(int(r["position"]), bytes(r["chain_hash"])) for r in curs.fetchall()]
+        return chain.merge_rows(events, links)
+
+    def extend_chain(self, links: Sequence[ChainLink], after: ChainLink | None) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            for statement in self.lock_table_statements:
+                curs.execute(statement)
+            curs.execute(self.select_chain_head_statement)
+            row = curs.fetchone()
+            found = ChainLink(int(row["position"]), bytes(row["chain_hash"])) if row else None
+            if found != after:
+                raise StoreIntegrityError(
+                    "the chain moved while it was being extended (another 'chain --init' or a "
+                    "writer): run 'mynacard chain --init' again"
+                )
+            curs.executemany(self.insert_chain_statement, [(k.position, k.chain_hash) for k in links])
 
     def newest_recorded_at(self) -> datetime | None:
         with self.datastore.transaction(commit=False) as curs:

@@ -18,6 +18,9 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
 
+from storage import chain
+from storage.chain import ChainLink, ChainRow
+from storage.integrity import StoreIntegrityError
 from storage.interface import CommandLog
 from storage.records import (
     CLOCK_CONFLICT,
@@ -60,6 +63,7 @@ class SQLiteCommandLogRecorder(SQLiteApplicationRecorder, CommandLog):
             "CREATE TABLE IF NOT EXISTS store_clock ("
             "singleton INTEGER PRIMARY KEY CHECK (singleton = 1), newest_us INTEGER NOT NULL)",
             "CREATE TABLE IF NOT EXISTS store_marks (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS event_chain (position INTEGER PRIMARY KEY, chain_hash BLOB NOT NULL)",
         ]
 
     def newest_recorded_at(self) -> datetime | None:
@@ -109,6 +113,8 @@ class SQLiteCommandLogRecorder(SQLiteApplicationRecorder, CommandLog):
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         ids = super()._insert_events(c, stored_events, **kwargs)
+        if ids:
+            self._chain(c, ids, stored_events)
         entry: CommandLogEntry | None = kwargs.get(COMMAND_LOG_KWARG)
         if entry is not None:
             c.execute(self.insert_command_statement, entry.row())
@@ -126,3 +132,71 @@ class SQLiteCommandLogRecorder(SQLiteApplicationRecorder, CommandLog):
             c.execute(self.select_command_statement, (str(command_id),))
             row = c.fetchone()
         return CommandLogEntry.from_row(tuple(row)) if row else None
+
+    # ------------------------------------------------------------------ the hash chain (issue 13)
+
+    def _chain(self, c: SQLiteCursor, ids: Sequence[int], stored_events: Sequence[StoredEvent]) -> None:
+        """Chain the events just inserted (positions ``ids``), in their own transaction: the
+        insert holds SQLite's write lock, so the chain head read here is the log's."""
+        c.execute("SELECT position, chain_hash FROM event_chain ORDER BY position DESC LIMIT 1")
+        head = c.fetchone()
+        c.execute(f"SELECT MAX(rowid) FROM {self.events_table_name} WHERE rowid < ?", (ids[0],))
+        before = c.fetchone()[0] or 0
+        previous_position, previous = (int(head[0]), bytes(head[1])) if head else (0, chain.GENESIS)
+        if before != previous_position:
+            raise chain.behind_error(before, previous_position)
+        links = chain.chain_batch(previous, ids, stored_events)
+        c.executemany("INSERT INTO event_chain VALUES (?, ?)", links)
+
+    def chain_head(self) -> ChainLink | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT position, chain_hash FROM event_chain ORDER BY position DESC LIMIT 1")
+            row = c.fetchone()
+        return ChainLink(int(row[0]), bytes(row[1])) if row else None
+
+    def chain_link_at(self, position: int) -> ChainLink | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT position, chain_hash FROM event_chain WHERE position = ?", (position,))
+            row = c.fetchone()
+        return ChainLink(int(row[0]), bytes(row[1])) if row else None
+
+    def log_max_position(self) -> int:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT MAX(rowid) FROM {self.events_table_name}")
+            return int(c.fetchone()[0] or 0)
+
+    def chain_rows(self, after: int, limit: int) -> list[ChainRow]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                "SELECT rowid, originator_id, originator_version, topic, state "
+                f"FROM {self.events_table_name} WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                (after, limit),
+            )
+            events = c.fetchall()
+            if len(events) == limit:
+                c.execute(
+                    "SELECT position, chain_hash FROM event_chain WHERE position > ? AND position <= ? "
+                    "ORDER BY position",
+                    (after, events[-1][0]),
+                )
+            else:
+                c.execute(
+                    "SELECT position, chain_hash FROM event_chain WHERE position > ? ORDER BY position",
+                    (after,),
+                )
+            links = c.fetchall()
+        return chain.merge_rows(events, links)
+
+    def extend_chain(self, links: Sequence[ChainLink], after: ChainLink | None) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute("SELECT position, chain_hash FROM event_chain ORDER BY position DESC LIMIT 1")
+            head = c.fetchone()
+            found = ChainLink(int(head[0]), bytes(head[1])) if head else None
+            if found != after:
+                raise StoreIntegrityError(
+                    "the chain moved while it was being extended (another 'chain --init' or a "
+                    "writer): run 'mynacard chain --init' again"
+                )
+            c.executemany(
+                "INSERT INTO event_chain VALUES (?, ?)", [(k.position, k.chain_hash) for k in links]
+            )

@@ -1,0 +1,201 @@
+"""The hash chain from the command line (issue 13): ``mynacard verify --chain`` (the walk),
+``mynacard chain --init`` (stores written before the chain), and the check ``rebuild`` makes
+before it builds read models from the log (``--accept-broken-chain`` to override, recorded).
+
+See ``storage.chain`` for what is hashed and ``projections.chain_audit`` for the walk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from commands.config import Settings
+from commands.errors import InputError
+from commands.store_log import record_on_store_log
+from mynacard import output
+from mynacard.bootstrap import open_log, open_write_side
+from mynacard.cli_support import EXIT_DIFFERENCES, EXIT_OK, progress_bar, subcommand_adder
+from projections.chain_audit import init_chain, verify_chain
+from storage.chain import ChainReport
+from storage.integrity import StoreIntegrityError
+from storage.interface import CommandLog
+
+ACCEPT_FLAG = "--accept-broken-chain"
+
+
+class BrokenChain(StoreIntegrityError):
+    """The log's hash chain is broken: read models are not built from it (exit 7)."""
+
+    def __init__(self, report: ChainReport) -> None:
+        assert report.first_break is not None or report.unchained
+        self.report = report
+        if report.first_break is not None:
+            where, problem = report.first_break.position, report.first_break.problem
+            text = f"the log's hash chain is broken at position {where}: {problem}"
+        else:
+            text = f"the log holds {report.unchained} events that were never chained"
+        super().__init__(
+            f"{text}. Nothing was rebuilt: the read models would follow a log that is not the one "
+            "recorded. Find out what happened ('mynacard verify --chain'; restore the store from a "
+            f"backup), or rebuild anyway with '{ACCEPT_FLAG} --reason TEXT' (recorded on the log)"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": "integrity",
+            "message": str(self),
+            "chain": chain_report_dict(self.report),
+            "hint": f"mynacard verify --chain; or mynacard rebuild {ACCEPT_FLAG} --reason TEXT",
+        }
+
+
+def chain_report_dict(report: ChainReport, seconds: float | None = None) -> dict[str, Any]:
+    found: dict[str, Any] = {
+        "ok": report.ok,
+        "events": report.events,
+        "head": report.head.as_dict() if report.head else None,
+        "first_break": report.first_break.as_dict() if report.first_break else None,
+        "unchained": report.unchained,
+    }
+    if seconds is not None:
+        found["seconds"] = round(seconds, 3)
+        found["events_per_second"] = round(report.events / seconds) if seconds > 0 else None
+    return found
+
+
+def walk_log_chain(settings: Settings, show_progress: bool) -> tuple[ChainReport, float]:
+    """The walk of the configured store's whole log, and how long it took."""
+    log = open_log(settings)
+    try:
+        recorder = log.recorder
+        assert isinstance(recorder, CommandLog)
+        head = recorder.log_max_position()
+        started = time.perf_counter()
+        with progress_bar("verifying the chain", head, show_progress) as advance:
+            reached = [0]
+
+            def progress(position: int, _head: int) -> None:
+                advance(position - reached[0])
+                reached[0] = position
+
+            report = verify_chain(recorder, progress=progress)
+        return report, time.perf_counter() - started
+    finally:
+        log.close()
+
+
+def print_chain_report(report: ChainReport, seconds: float) -> None:
+    if report.first_break is not None:
+        print(
+            f"chain BROKEN at position {report.first_break.position}: {report.first_break.problem} "
+            f"({report.events} events verified before it)"
+        )
+    elif report.unchained:
+        print(
+            f"chain MISSING: {report.unchained} events were written before the hash chain; run "
+            "'mynacard chain --init' once"
+        )
+    else:
+        head = report.head
+        where = f"position {head.position}, chain hash {head.chain_hash.hex()}" if head else "empty log"
+        rate = f", {report.events / seconds:,.0f} events/s" if seconds > 0 and report.events else ""
+        print(f"chain intact: {report.events} events ({where}; {seconds:.2f} s{rate})")
+
+
+def run_verify_chain(ns: argparse.Namespace, settings: Settings) -> int:
+    report, seconds = walk_log_chain(settings, not ns.json)
+    if ns.json:
+        output.print_json(chain_report_dict(report, seconds))
+    else:
+        print_chain_report(report, seconds)
+    return EXIT_OK if report.ok else EXIT_DIFFERENCES
+
+
+def check_before_rebuild(ns: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    """``rebuild`` builds read models only from an intact chain; ``--accept-broken-chain`` (with a
+    reason) rebuilds anyway and records, on the log, who accepted which break and why."""
+    report, _ = walk_log_chain(settings, not ns.json)
+    if report.ok:
+        return {"ok": True}
+    if not ns.accept_broken_chain:
+        raise BrokenChain(report)
+    if not ns.reason or not ns.reason.strip():
+        raise InputError.single("--reason", f"{ACCEPT_FLAG} needs --reason TEXT: why the break is accepted")
+    position = report.first_break.position if report.first_break else 0
+    problem = report.first_break.problem if report.first_break else f"{report.unchained} events never chained"
+    actor = ns.actor or settings.default_actor()
+    app = open_write_side(settings)
+    try:
+        now = datetime.now(UTC)
+        record_on_store_log(
+            app, actor, now, lambda log: log.broken_chain_accepted(actor, position, problem, ns.reason, now)
+        )
+    finally:
+        app.close()
+    return {"ok": False, "accepted_by": actor, **chain_report_dict(report)}
+
+
+def run_chain(ns: argparse.Namespace, settings: Settings) -> int:
+    if not ns.init:
+        raise InputError.single("--init", "say what to do: 'mynacard chain --init'")
+    log = open_log(settings)
+    try:
+        recorder = log.recorder
+        assert isinstance(recorder, CommandLog)
+        head = recorder.log_max_position()
+        with progress_bar("chaining", head, not ns.json) as advance:
+            reached = [0]
+
+            def progress(position: int, _head: int) -> None:
+                advance(position - reached[0])
+                reached[0] = position
+
+            chained = init_chain(recorder, progress)
+        end = recorder.chain_head()
+    finally:
+        log.close()
+    if chained:
+        actor = ns.actor or settings.default_actor()
+        app = open_write_side(settings)
+        try:
+            assert end is not None
+            record_on_store_log(
+                app,
+                actor,
+                datetime.now(UTC),
+                lambda store_log: store_log.chain_initialised(
+                    actor, datetime.now(UTC), chained, end.position, end.chain_hash.hex()
+                ),
+            )
+        finally:
+            app.close()
+    found = {"chained": chained, "head": end.as_dict() if end else None}
+    if ns.json:
+        output.print_json(found)
+    elif chained:
+        assert end is not None
+        print(
+            f"chained {chained} events written before the hash chain (up to position {end.position}, "
+            f"chain hash {end.chain_hash.hex()}); recorded on the store log"
+        )
+    else:
+        print("the chain was already complete: nothing to do")
+    return EXIT_OK
+
+
+def add_chain_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    add = subcommand_adder(sub, common)
+    p = add(
+        "chain",
+        run_chain,
+        "compute the hash chain of a store written before it (once)",
+        "A store written before the hash chain (issue 13) refuses writes (exit 6) until its events are "
+        "chained: '--init' computes the chain over them in log order, resumably (run it again if it was "
+        "interrupted), and records that it did so on the log. Once the chain is complete it refuses to "
+        "chain anything more: events without a chain row are then inserted ones (see 'verify --chain').",
+    )
+    p.add_argument("--init", action="store_true", help="chain the events written before the chain")
+    p.add_argument("--actor", help="who does it (default: MYNACARD_ACTOR or the login name)")
