@@ -16,6 +16,7 @@ policies, the system clock.
 | ``MYNACARD_CLOCK_TOLERANCE`` | 5 | seconds the clock may lag the newest recorded event (R66) |
 | ``MYNACARD_ISSUER_CERT`` | ``issuer.pem``: a test CA in the data directory | CRL/OCSP issuer (PEM or DER) |
 | ``MYNACARD_ISSUER_KEY`` | ``issuer.key`` in the data directory (0600) | its signing key (unencrypted) |
+| ``MYNACARD_SIGNING_KEY`` | ``log-signing.key`` in the data dir (0600) | Ed25519 key: checkpoints, receipts |
 | ``MYNACARD_CRL_VALIDITY`` | 86400 | seconds from a CRL's thisUpdate to its nextUpdate |
 | ``MYNACARD_OCSP_VALIDITY`` | 3600 | seconds from an OCSP answer's thisUpdate to its nextUpdate |
 | ``MYNACARD_CONSUMER_ATTEMPTS`` | 5 | deliveries to a failing consumer handler before the event is parked |
@@ -70,6 +71,9 @@ class Settings(BaseSettings):
     """The operator's CRL/OCSP issuer certificate; with ``issuer_key``, else a test CA (``mynacard.pki``)."""
     issuer_key: Path | None = None
     """The operator's signing key of ``issuer_cert``; both or neither are set."""
+    signing_key: Path | None = None
+    """The log signing key (Ed25519, PEM or DER) of checkpoints and receipts (issue 13); default:
+    ``log-signing.key`` in the data directory, made on first use (``mynacard.integrity.signing``)."""
     crl_validity: float = Field(86400.0, gt=0, le=366 * 86400, allow_inf_nan=False)
     """Seconds from a CRL's thisUpdate to its nextUpdate (RFC 5280 §5.1.2.5)."""
     ocsp_validity: float = Field(3600.0, gt=0, le=366 * 86400, allow_inf_nan=False)
@@ -96,7 +100,7 @@ class Settings(BaseSettings):
     def _absolute(cls, value: Path) -> Path:
         return Path(os.path.abspath(value.expanduser()))
 
-    @field_validator("issuer_cert", "issuer_key")
+    @field_validator("issuer_cert", "issuer_key", "signing_key")
     @classmethod
     def _absolute_file(cls, value: Path | None) -> Path | None:
         return None if value is None else Path(os.path.abspath(value.expanduser()))

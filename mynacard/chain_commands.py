@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from commands.config import Settings
@@ -129,7 +128,7 @@ def check_before_rebuild(ns: argparse.Namespace, settings: Settings) -> dict[str
     actor = ns.actor or settings.default_actor()
     app = open_write_side(settings)
     try:
-        now = datetime.now(UTC)
+        now = app.clock()
         record_on_store_log(
             app, actor, now, lambda log: log.broken_chain_accepted(actor, position, problem, ns.reason, now)
         )
@@ -162,12 +161,13 @@ def run_chain(ns: argparse.Namespace, settings: Settings) -> int:
         app = open_write_side(settings)
         try:
             assert end is not None
+            now = app.clock()
             record_on_store_log(
                 app,
                 actor,
-                datetime.now(UTC),
+                now,
                 lambda store_log: store_log.chain_initialised(
-                    actor, datetime.now(UTC), chained, end.position, end.chain_hash.hex()
+                    actor, now, chained, end.position, end.chain_hash.hex()
                 ),
             )
         finally:

@@ -77,8 +77,18 @@ def test_validity_counts_revocations_and_verify_of_the_old_store(store: Path) ->
     revocations = cli(store, "revocations", "--all")
     assert revocations["list_number"] == EXPECTED["revocations"]["list_number"]
     assert revocations["entries"] == EXPECTED["revocations"]["entries"]
+    # Issue 13: the views still equal the fold of the log, but the log was written before the
+    # hash chain, so verify says so (exit 7) until 'chain --init' chained it, once.
+    unchained = run(store, "verify")
+    assert unchained.returncode == 7, unchained.stderr
+    report = json.loads(unchained.stdout)
+    assert report["differences"] == []
+    assert report["chain"]["unchained"] == 47  # every event of the fixture store
+    assert cli(store, "chain", "--init")["chained"] == 47
+    assert cli(store, "chain", "--init")["chained"] == 0
     verified = cli(store, "verify")
     assert verified["ok"] is True
+    assert verified["chain"]["ok"] is True
     assert (verified["cards"], verified["certificates"]) == (
         EXPECTED["verify"]["cards"],
         EXPECTED["verify"]["certificates"],
@@ -112,6 +122,12 @@ def test_R62_R65_an_old_store_files_its_cards_under_their_persons_once_then_the_
     assert refused.returncode == 6, refused.stderr
     assert "migrate-holders" in json.loads(refused.stderr)["error"]["message"]
     assert cli(tmp_path, "counts") == counts
+    # Issue 13: a store written before the hash chain refuses every write until 'chain --init'.
+    refused = run(tmp_path, "migrate-holders")
+    assert refused.returncode == 6, refused.stderr
+    assert "chain --init" in json.loads(refused.stderr)["error"]["message"]
+    assert cli(tmp_path, "counts") == counts
+    assert cli(tmp_path, "chain", "--init")["chained"] == 47
 
     report = cli(tmp_path, "migrate-holders")
     assert (report["persons"], report["cards"], report["already_filed"]) == (4, 4, 0)
