@@ -67,7 +67,7 @@ def chain_report_dict(report: ChainReport, seconds: float | None = None) -> dict
 
 def walk_log_chain(settings: Settings, show_progress: bool) -> tuple[ChainReport, float]:
     """The walk of the configured store's whole log, and how long it took."""
-    log = open_log(settings)
+    log = open_log(settings, open_events=False)
     try:
         recorder = log.recorder
         assert isinstance(recorder, CommandLog)
@@ -116,13 +116,13 @@ def run_verify_chain(ns: argparse.Namespace, settings: Settings) -> int:
 def check_before_rebuild(ns: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     """``rebuild`` builds read models only from an intact chain; ``--accept-broken-chain`` (with a
     reason) rebuilds anyway and records, on the log, who accepted which break and why."""
+    if ns.accept_broken_chain and not (ns.reason or "").strip():
+        raise InputError.single("--reason", f"{ACCEPT_FLAG} needs --reason TEXT: why the break is accepted")
     report, _ = walk_log_chain(settings, not ns.json)
     if report.ok:
         return {"ok": True}
     if not ns.accept_broken_chain:
         raise BrokenChain(report)
-    if not ns.reason or not ns.reason.strip():
-        raise InputError.single("--reason", f"{ACCEPT_FLAG} needs --reason TEXT: why the break is accepted")
     position = report.first_break.position if report.first_break else 0
     problem = report.first_break.problem if report.first_break else f"{report.unchained} events never chained"
     actor = ns.actor or settings.default_actor()

@@ -129,8 +129,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return EXIT_OK
     except (TamperingDetected, StoreIntegrityError) as e:
+        as_dict = getattr(e, "as_dict", None)
         output.print_error(
-            {
+            as_dict()
+            if callable(as_dict)
+            else {
                 "kind": "integrity",
                 "message": str(e),
                 "hint": "the stored data was altered behind the service: run 'mynacard verify' and "
