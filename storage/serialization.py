@@ -22,7 +22,7 @@ from datetime import date, datetime
 from eventsourcing.persistence import DatetimeAsISO, DecimalAsStr, JSONTranscoder, Transcoding, UUIDAsHex
 
 import lifecycle.certificate
-import lifecycle.holder  # noqa: F401  (registers the person's topics)
+import lifecycle.holder
 import lifecycle.store_log  # noqa: F401  (registers the store log's topics, issue 13)
 from lifecycle.card import Ending, PendingInquiry  # importing lifecycle.card registers the card topics
 
