@@ -77,6 +77,7 @@ class CardLifecycle(MynacardTranscodings, Application[UUID]):
         clock: Callable[[], datetime] = system_clock,
         max_attempts: int = 5,
         clock_tolerance: timedelta | None = None,
+        office: str | None = None,
     ) -> None:
         super().__init__(env)
         self.cache = CoherentCache(self.recorder, self.mapper, self.repository)
@@ -89,6 +90,8 @@ class CardLifecycle(MynacardTranscodings, Application[UUID]):
         self.policies = policies
         self.clock = clock
         self.max_attempts = max_attempts
+        self.office = office
+        """The office recorded on a hand-over that names none (``MYNACARD_OFFICE``)."""
         self.holders_complete = True
         """Every card of the store is filed under its person (R62–R65). ``open_write_side`` sets it
         from the store: false on a store written before the person was modelled, until

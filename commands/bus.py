@@ -112,6 +112,7 @@ class WriteStore(CardSource, Protocol):
     clock: Callable[[], datetime]
     clock_tolerance: timedelta | None
     max_attempts: int
+    office: str | None
 
     @property
     def events(self) -> EventSource: ...
@@ -186,7 +187,7 @@ class CommandBus:
         store = self._store
         now = self._recorded_time()
         stamp = _stamp(command, now)
-        outcome = handler(Context(store, stamp, store.policies, store.holder_key), command)
+        outcome = handler(Context(store, stamp, store.policies, store.holder_key, store.office), command)
         changed = self._with_consequences(outcome, stamp)
         result = command_result(command, outcome.card, changed)
         entry = CommandLogEntry(

@@ -12,6 +12,7 @@ policies, the system clock.
 | ``MYNACARD_CIPHER_KEYS`` | ``cipher.keys`` in the data directory (0600) | encryption key ring |
 | ``MYNACARD_NOW`` | the system clock | fix the current time (reproducible scripts) |
 | ``MYNACARD_ACTOR`` | the login name | who records commands |
+| ``MYNACARD_OFFICE`` | none | the office (窓口) of a hand-over that names none (else ``(not recorded)``) |
 | ``MYNACARD_POLICIES__<NAME>`` | the spec's decisions | e.g. ``MYNACARD_POLICIES__FEB29_BIRTHDAY=mar1`` |
 | ``MYNACARD_CLOCK_TOLERANCE`` | 5 | seconds the clock may lag the newest recorded event (R66) |
 | ``MYNACARD_ISSUER_CERT`` | ``issuer.pem``: a test CA in the data directory | CRL/OCSP issuer (PEM or DER) |
@@ -64,6 +65,9 @@ class Settings(BaseSettings):
     """The encryption key ring, ``id:base64,…`` newest last (default: the ring file)."""
     now: InputDateTime | None = None
     actor: str | None = None
+    office: str | None = Field(None, min_length=1, max_length=40)
+    """The office (窓口 / 事務所) this service records at: a hand-over's ``Issued.office`` when the
+    command names none (then ``(not recorded)`` without this setting; issue 13)."""
     policies: Policies = Field(default_factory=Policies)
     clock_tolerance: float = Field(5.0, ge=0, le=3600, allow_inf_nan=False)
     """R66: seconds the clock may lag behind the newest recorded event before writes are refused."""

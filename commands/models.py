@@ -201,7 +201,12 @@ class HandOverCard(PinValues):
         "lost). Unsaid means brought, except for a no-fault reissue, which must say it (R07 fee)",
     )
     fee_paid_yen: int = Field(0, ge=0, description="fee collected at handover (R08)")
-    office: str | None = Field(None, min_length=1, max_length=40, description="the office handing it over")
+    office: str | None = Field(
+        None,
+        min_length=1,
+        max_length=40,
+        description="the office (窓口) handing it over; default: MYNACARD_OFFICE, else '(not recorded)'",
+    )
 
     @field_serializer("notification_card")
     def _left_out_is_not_applicable(self, value: str | None) -> str:

@@ -81,6 +81,7 @@ def open_write_side(settings: Settings | None = None) -> CardLifecycle:
             policies=settings.policies,
             clock=clock_for(settings) or system_clock,
             clock_tolerance=timedelta(seconds=settings.clock_tolerance),
+            office=settings.office,
         )
         try:
             bind_to_store(app.command_log, settings, key, ring)

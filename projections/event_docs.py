@@ -53,6 +53,29 @@ def _doc(cls: type[Any]) -> str:
     return " ".join((inspect.getdoc(cls) or "").split())
 
 
+def _version(cls: type[Any]) -> list[str]:
+    """The class version of an event and, from 2 on, its upcasters (issue 13)."""
+    version = int(getattr(cls, "class_version", 1))
+    lines = [f"Class version {version}.", *([""] if version > 1 else [])]
+    for k in range(1, version):
+        upcast = getattr(cls, f"upcast_v{k}_v{k + 1}")
+        lines.append(f"- `upcast_v{k}_v{k + 1}`: {_doc(upcast)}")
+    return [*lines, ""]
+
+
+def _versions_section() -> list[str]:
+    return [
+        "## Versions and upcasting",
+        "",
+        "Every event class has a class version (`class_version`, shown with each event below).",
+        "A stored event of an older version is upcast when it is read (`upcast_v1_v2`, then",
+        "`upcast_v2_v3`, …), so every reader, `history` and this JSON see the current shape only.",
+        "The versions and the fields of each are locked in `lifecycle/event_versions.json` and",
+        "checked by a test; how to change an event is [docs/upcasting.md](upcasting.md).",
+        "",
+    ]
+
+
 def _consumer_contract() -> list[str]:
     """How ``mynacard events --consumer NAME`` delivers, and when its checkpoint moves."""
     return [
@@ -154,6 +177,7 @@ def document() -> str:
         "- No event carries a My Number, a name, an address or a PIN value; a person is the",
         "  `holder_ref` (a keyed hash).",
         "",
+        *_versions_section(),
         *_consumer_contract(),
     ]
     for title, classes in (
@@ -165,7 +189,7 @@ def document() -> str:
         for cls in classes:
             if cls in (ev.CardEvent,):
                 continue
-            lines += [f"### `{cls.__name__}` — `{cls.TOPIC}`", "", _doc(cls), ""]
+            lines += [f"### `{cls.__name__}` — `{cls.TOPIC}`", "", _doc(cls), "", *_version(cls)]
             fields = _fields(cls)
             if fields:
                 lines += ["| field | type |", "|---|---|"]

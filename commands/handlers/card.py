@@ -192,7 +192,7 @@ def hand_over_card(ctx: Context, c: m.HandOverCard) -> Outcome:
         juki_card=c.juki_card,
         old_card_brought=c.old_card_brought,
         fee_paid_yen=c.fee_paid_yen,
-        office=c.office,
+        office=c.office or ctx.office,
         pins=c.pins_given(),
         pins_set_by=c.pins_set_by,
     )

@@ -47,12 +47,14 @@ def resolve_card_ref(ref: str) -> UUID:
 
 @dataclass(frozen=True, slots=True)
 class Context:
-    """What a handler may use: a card source, the stamp, the policies and the holder key."""
+    """What a handler may use: a card source, the stamp, the policies, the holder key and the
+    service's office (``MYNACARD_OFFICE``: the default of a hand-over's office)."""
 
     source: CardSource
     stamp: Stamp
     policies: Policies
     holder_key: bytes
+    office: str | None = None
 
     @property
     def certificates(self) -> CardSource:

@@ -46,6 +46,9 @@ IN_PERSON_CHANNELS = ("counter", "assisted", "outreach")
 MAIL_SERVICES = {"counter": "本人限定受取郵便(特例型)", "assisted": "簡易書留", "outreach": "簡易書留"}
 """The channels whose card is mailed to the holder, and by which postal service (R03; 000, 002)."""
 HANDOVER_METHODS = ("counter", "mail")
+OFFICE_NOT_RECORDED = "(not recorded)"
+"""The office of a handover nobody named (no ``--office``, no ``MYNACARD_OFFICE``), and of every
+handover recorded before ``Issued`` version 2 (issue 13: its upcaster)."""
 PROXY_REASONS = (
     "illness_or_disability",
     "adult_ward",
@@ -151,7 +154,8 @@ class Handover:
     """Which PINs were set at the counter (R54); never their values."""
     pins_set_by: str = "holder"
     office: str | None = None
-    """The office that handed the card over (002/003), if given."""
+    """The office (窓口) that handed the card over (002/003), if given; recorded as
+    ``OFFICE_NOT_RECORDED`` when not."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,6 +70,20 @@ def test_every_card_of_the_old_store_answers_as_it_did(store: Path, name: str) -
     assert history == EXPECTED["history"][name]
 
 
+def test_R14_the_old_stores_handovers_read_with_the_default_office(store: Path) -> None:
+    """Issue 13: ``Issued`` was version 1 then (no office); upcast to version 2, each hand-over of
+    the old store shows ``(not recorded)`` in its card's history."""
+    offices = {
+        name: [e["data"]["office"] for e in cli(store, "history", card) if e["type"] == "Issued"]
+        for name, card in EXPECTED["cards"].items()
+    }
+    handed_over = {
+        name for name, events in EXPECTED["history"].items() if ["Issued"] in [e[:1] for e in events]
+    }
+    assert handed_over == {"active", "lost", "suspended"}
+    assert offices == {name: ["(not recorded)"] if name in handed_over else [] for name in EXPECTED["cards"]}
+
+
 def test_validity_counts_revocations_and_verify_of_the_old_store(store: Path) -> None:
     for serial, valid in EXPECTED["valid_at"].items():
         assert cli(store, "valid-at", serial, "--at", "2024-09-01T12:00")["valid"] is valid, serial

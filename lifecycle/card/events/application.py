@@ -1,7 +1,7 @@
 """Card events from the application to the handover (spec §2.1, R02–R18; production R19–R22).
 
 May import: ``eventsourcing.domain``, the standard library, ``lifecycle.card.events.base``,
-``lifecycle.card.state``.
+``lifecycle.card.state``, ``lifecycle.card.vocabulary``.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from eventsourcing.domain import Aggregate
 
 from lifecycle.card.events.base import CardEvent, end
 from lifecycle.card.state import CardState
+from lifecycle.card.vocabulary import OFFICE_NOT_RECORDED
 
 
 class Applied(Aggregate.Created):
@@ -205,9 +206,12 @@ class PickupReminderSent(CardEvent):
 
 
 class Issued(CardEvent):
-    """交付: the card was handed to the holder or a proxy (R14–R17); it is now active."""
+    """交付: the card was handed to the holder or a proxy (R14–R17); it is now active. ``office``:
+    the office (窓口) that handed it over, ``(not recorded)`` when nobody named one."""
 
     TOPIC = "mynacard.Card.Issued"
+    class_version = 2
+    """2 (issue 13): ``office`` is always recorded (version 1: optional, or absent before it existed)."""
     handed_over_on: date
     method: str
     recipient: str
@@ -220,8 +224,16 @@ class Issued(CardEvent):
     old_card_brought: bool | None
     certificates: list[str]
     """The certificates issued with the card, in issue order (R34; AUTH before SIG, R36)."""
-    office: str | None = None
-    """The office that handed the card over, if given (absent before it was recorded)."""
+    office: str
+    """The office (窓口 / 市区町村の事務所) that handed the card over: the command's ``office``,
+    else the service's ``MYNACARD_OFFICE``, else ``(not recorded)``."""
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """Version 1 → 2: a handover recorded without an office (absent before 2026-12-01, ``null``
+        when none was given since) reads as ``(not recorded)``."""
+        if state.get("office") is None:
+            state["office"] = OFFICE_NOT_RECORDED
 
     def apply_to(self, card: CardState) -> None:
         card.handed_over_on = self.handed_over_on

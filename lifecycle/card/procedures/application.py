@@ -14,7 +14,7 @@ from typing import Literal
 from lifecycle.card import events as ev
 from lifecycle.card import lapses, rules
 from lifecycle.card.procedures.base import Procedures
-from lifecycle.card.vocabulary import MAIL_SERVICES, Handover
+from lifecycle.card.vocabulary import MAIL_SERVICES, OFFICE_NOT_RECORDED, Handover
 from lifecycle.counter_calendar import check_counter_open, check_reservation
 from lifecycle.decisions import Policies
 from lifecycle.errors import RuleViolation
@@ -189,7 +189,7 @@ class ApplicationProcedures(Procedures):
             juki_card="collected" if self.juki_card_collected else h.juki_card,
             old_card_brought=h.old_card_brought,
             certificates=list(plan),
-            office=h.office,
+            office=h.office or OFFICE_NOT_RECORDED,
         )
         if (
             h.recipient == "proxy"
