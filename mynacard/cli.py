@@ -22,6 +22,7 @@ from commands.errors import CommandIdReused, ConcurrencyConflict, InputError, No
 from lifecycle.errors import RuleViolation
 from mynacard import output
 from mynacard.audit_commands import add_audit_commands
+from mynacard.erasure_commands import add_erasure_commands
 from mynacard.event_commands import add_event_commands
 from mynacard.operation_commands import add_operation_commands
 from mynacard.pki_commands import add_pki_commands
@@ -75,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_relay_commands(sub, common)
     add_service_commands(sub, common)
     add_pki_commands(sub, common)
+    add_erasure_commands(sub, common)
     return parser
 
 

@@ -7,7 +7,7 @@ May import: ``eventsourcing.domain``, the standard library, ``lifecycle.card.eve
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -20,6 +20,8 @@ class Applied(Aggregate.Created):
     """申請: an application for a card was submitted (R02–R04, R07)."""
 
     TOPIC = "mynacard.Card.Applied"
+    PERSONAL_FIELDS: ClassVar[tuple[str, ...]] = ("my_number_masked", "date_of_birth", "identity_documents")
+    """Kept under the holder's own data key; erased by ``mynacard forget`` (issue 13)."""
     effective_at: datetime
     actor: str
     command_id: UUID
@@ -208,6 +210,12 @@ class Issued(CardEvent):
     """交付: the card was handed to the holder or a proxy (R14–R17); it is now active."""
 
     TOPIC = "mynacard.Card.Issued"
+    PERSONAL_FIELDS: ClassVar[tuple[str, ...]] = (
+        "identity_documents",
+        "proxy_identity_documents",
+        "proxy_reason",
+    )
+    """Kept under the holder's own data key; erased by ``mynacard forget`` (issue 13)."""
     handed_over_on: date
     method: str
     recipient: str
