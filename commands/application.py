@@ -12,19 +12,24 @@ what callers open and what the bus saves to.
 Names that used to live here and moved are re-exported: ``CommandResult``, ``RecordedEvent``,
 ``ClockBehindLog``, ``StoreUnwritable``, ``CLOCK_SKEW``, ``CLOCK_TOLERANCE`` (``commands.bus``).
 
-May import: ``commands.bus``, ``commands.cache``, ``commands.handlers.context``,
+Erasure (issue 13): every card it saves is first filed under its person, whose data key is made
+before any event uses it (``save``); after a ``forget`` it destroys the person's data keys
+(``storage.erasable``) and drops its cached aggregates.
+
+May import: ``commands.bus``, ``commands.cache``, ``commands.handlers``, ``commands.results``,
 ``commands.command_log``, ``commands.transcoding``, ``commands.models``, ``commands.errors``,
-``lifecycle``.
+``lifecycle``, ``storage``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
-from typing import ClassVar
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.application import Application
+from eventsourcing.persistence import Recording
 from eventsourcing.utils import get_topic
 
 from commands import models as m
@@ -40,14 +45,19 @@ from commands.bus import (
 from commands.cache import CoherentCache
 from commands.errors import NotFound
 from commands.handlers.context import resolve_card_ref
+from commands.handlers.person import person_ref
+from commands.results import Erasure
 from lifecycle.calendar import to_jst
 from lifecycle.card import Card
 from lifecycle.certificate import Certificate, Validity
 from lifecycle.certificate_validity import certificate_validity
 from lifecycle.decisions import DEFAULT_POLICIES, Policies
 from lifecycle.holder import Holder
-from lifecycle.identifiers import certificate_id_for
+from lifecycle.identifiers import certificate_id_for, holder_id_for
+from storage.bound_mapper import BoundMapper
+from storage.erasable import PersonalFieldCipher, plain_personal_fields
 from storage.interface import CommandLog
+from storage.keys import erasable_fields
 from storage.serialization import MynacardTranscodings
 from storage.sqlite.event_store import SQLiteCommandLogRecorder
 
@@ -97,12 +107,59 @@ class CardLifecycle(MynacardTranscodings, Application[UUID]):
         from the store: false on a store written before the person was modelled, until
         ``mynacard migrate-holders`` ran."""
         self.bus = CommandBus(self)
+        self.personal: PersonalFieldCipher | None = erasable_fields(self.factory, self.mapper)
+        """Personal fields under their person's data key (issue 13); None without a key ring."""
 
     # ------------------------------------------------------------------ writing
 
     def execute(self, command: m.Command) -> CommandResult:
-        """Run any command model: all its effects in one save, or none (``commands.bus``)."""
-        return self.bus.execute(command)
+        """Run any command model: all its effects in one save, or none (``commands.bus``).
+        ``forget`` then destroys the person's data keys (again on a replay: idempotent)."""
+        result = self.bus.execute(command)
+        if isinstance(command, m.ForgetPerson):
+            result = result.model_copy(update={"erasure": self._destroy_keys(command)})
+        return result
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        """The library's save; first every card saved is filed under its person, whose data
+        key is made and committed before any event uses it (issue 13)."""
+        if self.personal is not None:
+            self.personal.file_cards(
+                {o.id: o.holder_ref for o in objs if isinstance(o, Card) and o.holder_ref}
+            )
+        return super().save(*objs, **kwargs)
+
+    def _destroy_keys(self, command: m.ForgetPerson) -> Erasure:
+        """消去: destroy the data keys of a person the log says was forgotten, scrub the
+        database, and drop what this process holds of the person."""
+        holder = self.load_holder(holder_id_for(person_ref(command, self.holder_key)))
+        assert holder is not None and holder.forgotten, "forget was recorded"
+        refs = holder.forgotten_refs
+        destroyed: list[str] = []
+        scrubbed = True
+        if self.personal is not None:
+            at = datetime.now(UTC).isoformat()
+            destroyed, scrubbed = self.personal.forget(refs, at, command.actor, command.reason)
+        self.cache.invalidate()
+        card_ids = {c for ref in refs for c in getattr(self.load_holder(holder_id_for(ref)), "card_ids", [])}
+        return Erasure(
+            holder_refs=refs,
+            keys_destroyed=len(destroyed),
+            scrubbed=scrubbed,
+            plain_events=self.plain_personal_events(sorted(card_ids)),
+        )
+
+    def plain_personal_events(self, card_ids: list[UUID]) -> int:
+        """How many events of these cards hold personal fields stored plainly (before issue 13)."""
+        mapper = self.mapper
+        if not isinstance(mapper, BoundMapper):
+            return 0
+        return sum(
+            1
+            for card_id in card_ids
+            for stored in self.recorder.select_events(card_id)
+            if plain_personal_fields(mapper.to_sealed_event(stored))
+        )
 
     # ------------------------------------------------------------------ loading
 

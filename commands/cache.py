@@ -88,6 +88,12 @@ class CoherentCache:
                     cache.full = False
             self._high_water = current
 
+    def invalidate(self) -> None:
+        """Drop every cached aggregate at the next coherence check (after an erasure, issue 13:
+        cached cards hold personal fields the store can no longer read)."""
+        with self.lock:
+            self._high_water = None
+
     def moved_on(self) -> bool:
         """Has another writer added to the log since the coherence check of this attempt? (Then
         what the attempt read may be stale.)"""

@@ -368,6 +368,32 @@ class FileCardsUnderPerson(Command):
     card_ids: list[UUID] = Field(min_length=1, description="the person's cards, in the order applied for")
 
 
+class ForgetPerson(Command):
+    """消去 (issue 13): erase a person's personal data (date of birth, masked My Number, identity
+    documents, …) by destroying their data keys, once every card of theirs has ended and the
+    retention period (``MYNACARD_POLICIES__FORGET_AFTER_DAYS``) is over. Lifecycle facts stay:
+    status and validity still answer. Irreversible; supervisors and admins only."""
+
+    COMMAND = "forget"
+    SUMMARY = "erase a person's personal data for good, keeping the lifecycle facts (消去; issue 13)"
+
+    my_number: MyNumber | None = Field(None, description="個人番号, 12 digits (R01): the person to forget")
+    holder_ref: str | None = Field(
+        None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="or the person's holder reference (as `person` prints it)",
+    )
+    reason: str = Field(min_length=1, max_length=500, description="why the person is forgotten (recorded)")
+
+    @model_validator(mode="after")
+    def _one_person(self) -> ForgetPerson:
+        if (self.my_number is None) == (self.holder_ref is None):
+            raise PydanticCustomError(
+                "person", "give the person's My Number or holder reference (one of them)"
+            )
+        return self
+
+
 CARD_COMMANDS: tuple[type[Command], ...] = (
     SubmitApplication,
     AcceptApplication,

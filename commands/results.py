@@ -30,7 +30,7 @@ from lifecycle.card import Card
 from lifecycle.card.events import ENDING_EVENTS
 from lifecycle.identifiers import format_application_id
 
-ANSWERED_FROM_THE_LOG = frozenset({"fee", "ended", "other_cards_ended"})
+ANSWERED_FROM_THE_LOG = frozenset({"fee", "ended", "other_cards_ended", "erasure"})
 """Fields of a result the command log does not keep: answered from the cards' events."""
 _ENDING_TYPES = frozenset(cls.__name__ for cls in ENDING_EVENTS)
 
@@ -48,6 +48,18 @@ class FeeState(BaseModel):
     assessed_yen: int
     paid_yen: int
     due_yen: int
+
+
+class Erasure(BaseModel):
+    """What ``forget`` did to the store (issue 13): the person's references whose data keys are
+    destroyed, how many this run destroyed (0 on a replay), whether the database's old copies
+    were scrubbed, and how many of the person's events keep personal fields stored plainly
+    (recorded before erasable fields existed: not erasable, see docs/integrity.md)."""
+
+    holder_refs: list[str]
+    keys_destroyed: int
+    scrubbed: bool
+    plain_events: int
 
 
 class CardEnd(BaseModel):
@@ -78,6 +90,8 @@ class CommandResult(BaseModel):
     """The card's end once it has ended (``by_this_command`` when an event of this command ended it)."""
     other_cards_ended: list[CardEnd] = Field(default_factory=list)
     """Other cards this command ended in the same save (R62 at a handover, R64 person-wide)."""
+    erasure: Erasure | None = None
+    """``forget`` only (issue 13): what the erasure did to the store."""
 
     def stored(self) -> dict[str, Any]:
         """What the command log keeps (in clear): the summary, without the fee and the ends."""

@@ -35,6 +35,8 @@ ADULT_LINE_CHANGE = (2022, 4, 1)
 
 MIN_UNCOLLECTED_MONTHS, MAX_UNCOLLECTED_MONTHS = 1, 120
 """D11's range: a period beyond 10 years would outlive the card it applies to."""
+MAX_FORGET_AFTER_DAYS = 36_500
+"""Issue 13: a retention beyond 100 years would outlive the person."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +69,19 @@ class Policies:
     """R59 (municipal, Niigata 002): a pickup is reserved at most this many days ahead."""
     pickup_reservation_same_day: bool = False
     """R59 (municipal, Niigata 002): whether a pickup may be reserved for the same day."""
+    forget_after_days: int = 90
+    """Retention (issue 13, not a spec decision): ``mynacard forget`` (消去) is allowed this many
+    days after the person's last card ended, not before. Default 90: an end is an administrative
+    disposition the person may contest for 3 months after learning of it (行政不服審査法 §18),
+    and a mistaken end (a wrong death record, R64) must still be traceable to the person while it
+    can be contested; erasure cannot be undone. An assumption: check the municipality's own
+    retention rules (文書管理規程) before shortening or lengthening it."""
 
     def __post_init__(self) -> None:
+        if not 0 <= self.forget_after_days <= MAX_FORGET_AFTER_DAYS:
+            raise ValueError(
+                f"forget_after_days is a whole number of days from 0 to {MAX_FORGET_AFTER_DAYS} (issue 13)"
+            )
         if not 0 <= self.pickup_reservation_days_ahead <= 366:
             raise ValueError("R59: pickup_reservation_days_ahead is a whole number of days from 0 to 366")
         for months in (self.uncollected_months_after_notice, self.uncollected_months_after_reminder):

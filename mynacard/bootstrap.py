@@ -49,6 +49,7 @@ from storage.keys import (
     create_holder_key,
     create_key_ring,
     ensure_data_dir,
+    erasable_fields,
     key_fingerprint,
     key_ring,
     ring_file,
@@ -274,6 +275,7 @@ def open_log(settings: Settings, *, open_events: bool = True) -> UpstreamApp:
     recorder = factory.application_recorder()
     mapper: Mapper[UUID] = factory.mapper(transcoder=log_transcoder())
     try:
+        erasable_fields(factory, mapper)  # personal fields under their person's key (issue 13)
         if isinstance(recorder, CommandLog):
             ring_matches_store(recorder, settings, ring)
         if open_events:

@@ -23,6 +23,7 @@ from lifecycle.errors import RuleViolation
 from mynacard import output
 from mynacard.audit_commands import add_audit_commands
 from mynacard.chain_commands import add_chain_commands
+from mynacard.erasure_commands import add_erasure_commands
 from mynacard.event_commands import add_event_commands
 from mynacard.operation_commands import add_operation_commands
 from mynacard.pki_commands import add_pki_commands
@@ -77,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_relay_commands(sub, common)
     add_service_commands(sub, common)
     add_pki_commands(sub, common)
+    add_erasure_commands(sub, common)
     return parser
 
 

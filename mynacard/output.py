@@ -14,7 +14,7 @@ from rich.table import Table
 from commands.dates import format_wareki
 from lifecycle.calendar import to_jst
 from lifecycle.identifiers import format_application_id
-from projections.event_json import jsonable
+from projections.event_json import ERASED_JSON, jsonable
 
 
 def _console(stream: TextIO | None) -> Console:
@@ -221,7 +221,9 @@ def result_lines(result: Any) -> list[str]:
 
 
 def _details(data: dict[str, Any]) -> str:
-    shown = {k: v for k, v in data.items() if v not in (None, [], False, "")}
+    shown = {
+        k: "(erased)" if v == ERASED_JSON else v for k, v in data.items() if v not in (None, [], False, "")
+    }
     if "holder_ref" in shown:
         shown["holder_ref"] = str(shown["holder_ref"])[:12] + "…"
     if "application_id" in shown:

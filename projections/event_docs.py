@@ -11,6 +11,7 @@ from typing import Any
 
 from lifecycle import certificate as cert
 from lifecycle.card import events as ev
+from lifecycle.erasure import personal_fields
 from lifecycle.holder.events import ALL_HOLDER_EVENTS
 from projections.event_json import _COMMON, EVENT_SCHEMA
 from projections.subscriptions import FINGERPRINT_HISTORY, MAX_CONSUMER_NAME
@@ -46,7 +47,12 @@ def _type_name(annotation: Any) -> str:
 
 
 def _fields(cls: type[Any]) -> list[tuple[str, str]]:
-    return [(f.name, _type_name(f.type)) for f in dataclasses.fields(cls) if f.name not in _COMMON]
+    personal = personal_fields(cls)
+    return [
+        (f.name, _type_name(f.type) + (" — **personal** (erasable)" if f.name in personal else ""))
+        for f in dataclasses.fields(cls)
+        if f.name not in _COMMON
+    ]
 
 
 def _doc(cls: type[Any]) -> str:
@@ -176,6 +182,9 @@ def document() -> str:
         "  this document says what changed. Fields are only ever added in `/1`.",
         "- No event carries a My Number, a name, an address or a PIN value; a person is the",
         "  `holder_ref` (a keyed hash).",
+        "- Fields marked **personal** are kept under their person's own data key (issue 13). Once",
+        "  the person is forgotten (`mynacard forget`, event `PersonForgotten`) they read",
+        '  `{"erased": true}` instead of their value; every other field stays.',
         "",
         *_versions_section(),
         *_consumer_contract(),

@@ -8,7 +8,8 @@ Shape ``mynacard.event/1``::
      "recorded_at": "2025-01-05T03:15:02+09:00", "actor": "callcentre-12",
      "command_id": "<uuid>", "data": {...event-specific fields...}}
 
-Dates are ISO strings; ``data`` holds every field of the event class except the common ones.
+Dates are ISO strings; ``data`` holds every field of the event class except the common ones. A
+personal field of a person who was forgotten (issue 13) reads ``{"erased": true}``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 from uuid import UUID
 
 from lifecycle.calendar import to_jst
+from lifecycle.erasure import ERASED
 
 EVENT_SCHEMA = "mynacard.event/1"
 _COMMON = {
@@ -32,8 +34,15 @@ _COMMON = {
 }
 
 
+ERASED_JSON = {"erased": True}
+"""How a personal field of a forgotten person reads in JSON (issue 13)."""
+
+
 def jsonable(value: Any) -> Any:
-    """Event field values as JSON values (ISO dates, JST times, UUID text)."""
+    """Event field values as JSON values (ISO dates, JST times, UUID text; an erased personal
+    field as ``{"erased": true}``)."""
+    if value is ERASED:
+        return dict(ERASED_JSON)
     if isinstance(value, datetime):
         return to_jst(value).isoformat()
     if isinstance(value, date):

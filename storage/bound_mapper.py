@@ -22,6 +22,10 @@ that is not the one that made the payload, stays a configuration problem: a
 
 Upgrade path: payloads written before this mapper (``MK``) are read unbound, as before; every
 payload written since is bound (``MB``). See ``storage.crypto``.
+
+Erasable personal fields (issue 13): with a ``storage.erasable.PersonalFieldCipher`` attached
+(``attach_personal``), the personal fields of each event and snapshot are sealed under their
+person's data key before the payload is transcoded and encrypted, and opened after it is read.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from eventsourcing.persistence import (
 )
 
 from storage.crypto import CipherKeyError, KeyRingCipher, PayloadAuthenticationError
+from storage.erasable import PersonalFieldCipher
 from storage.integrity import TamperingDetected
 
 AAD_PREFIX = b"mynacard/1\x00"
@@ -75,10 +80,21 @@ class BoundMapper(Mapper[UUID]):
         self._ring = cipher if isinstance(cipher, KeyRingCipher) else None
         self._plain: Mapper[UUID] = Mapper(transcoder, compressor)
         """Transcodes and compresses; the encryption is done here, with the row's data."""
+        self.personal: PersonalFieldCipher | None = None
+        """Seals and opens personal fields under their person's key (issue 13), once attached."""
+
+    @property
+    def ring(self) -> KeyRingCipher | None:
+        return self._ring
+
+    def attach_personal(self, personal: PersonalFieldCipher) -> None:
+        self.personal = personal
 
     def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
         if self._ring is None:
             return super().to_stored_event(domain_event)
+        if self.personal is not None:
+            domain_event = self.personal.seal(domain_event)
         plain = self._plain.to_stored_event(domain_event)
         aad = payload_aad(plain.originator_id, plain.originator_version, plain.topic)
         return StoredEvent(
@@ -89,6 +105,11 @@ class BoundMapper(Mapper[UUID]):
         )
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
+        event = self.to_sealed_event(stored_event)
+        return event if self.personal is None else self.personal.open(event)
+
+    def to_sealed_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
+        """The domain event with its personal fields as stored (envelopes not opened)."""
         if self._ring is None:
             return super().to_domain_event(stored_event)
         try:

@@ -9,12 +9,14 @@ pattern: one interface module, one module per backend implementing it).
 - ``Checkpoints``: durable consumers' acknowledged positions, their fingerprints and leases, and
   their dead letters (events a handler kept failing on, parked).
 - ``StaffRegistry``: staff tokens (their hashes) and the append-only access records.
+- ``PersonKeys`` (``storage.person_keys``): each person's data key, wrapped by the key ring, and
+  the card → person map (issue 13, erasure).
 - ``StorageFactory``: the library's ``InfrastructureFactory`` that also makes the recorders above;
   a backend module (``storage.sqlite``, ``storage.postgres``) holds exactly one subclass, found
   by the ``PERSISTENCE_MODULE`` setting.
 
 May import: the standard library, ``eventsourcing.persistence``, ``storage.records``,
-``storage.checkpoints`` and ``storage.staff``.
+``storage.checkpoints``, ``storage.staff`` and ``storage.person_keys``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from eventsourcing.persistence import InfrastructureFactory, Tracking, TrackingR
 
 from storage.chain import ChainLink, ChainRow
 from storage.checkpoints import DeadLetter
+from storage.person_keys import PersonKeys
 from storage.records import (
     CardRow,
     CertificateRow,
@@ -397,3 +400,8 @@ class StorageFactory(InfrastructureFactory[TTracking]):
     @abstractmethod
     def staff_registry(self) -> StaffRegistry:
         """Staff tokens and access records (tables created on first use)."""
+
+    @abstractmethod
+    def person_keys(self) -> PersonKeys:
+        """The person keys and the card → person map, in the event store's own database
+        (tables created on first use; issue 13)."""

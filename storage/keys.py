@@ -19,8 +19,10 @@ import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
+from uuid import UUID
 
+from eventsourcing.persistence import InfrastructureFactory, Mapper
 from eventsourcing.utils import get_topic
 from pydantic import SecretStr
 
@@ -34,8 +36,10 @@ from storage.crypto import (
     ring_text,
     write_ring_file,
 )
+from storage.erasable import PersonalFieldCipher
 from storage.errors import ConfigurationError
 from storage.files import create_exclusively, writable_directory
+from storage.interface import StorageFactory
 
 KEY_FILE = "holder.key"
 CIPHER_KEY_FILE = "cipher.keys"
@@ -76,6 +80,17 @@ def cipher_env(ring: list[RingKey], ring_file: Path | None = None) -> dict[str, 
     if ring_file is not None:
         env[RING_FILE_SETTING] = str(ring_file)
     return env
+
+
+def erasable_fields(factory: InfrastructureFactory[Any], mapper: Mapper[UUID]) -> PersonalFieldCipher | None:
+    """Attach the person keys of the store (issue 13) to a mapper that encrypts with the key
+    ring, so personal fields are kept erasable; None (nothing attached) without a key ring or on
+    a backend without person keys."""
+    if not isinstance(mapper, BoundMapper) or mapper.ring is None or not isinstance(factory, StorageFactory):
+        return None
+    personal = PersonalFieldCipher(factory.person_keys(), mapper.ring, mapper.transcoder)
+    mapper.attach_personal(personal)
+    return personal
 
 
 def ring_file(settings: KeySettings) -> Path | None:

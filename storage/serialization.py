@@ -25,6 +25,7 @@ import lifecycle.certificate
 import lifecycle.holder
 import lifecycle.store_log  # noqa: F401  (registers the store log's topics, issue 13)
 from lifecycle.card import Ending, PendingInquiry  # importing lifecycle.card registers the card topics
+from lifecycle.erasure import ERASED, Erased
 
 
 class DateAsISO(Transcoding):
@@ -63,7 +64,9 @@ class PendingInquiryAsDict(Transcoding):
         return {
             "facts": list(obj.facts),
             "filed_by": obj.filed_by,
-            "new_date_of_birth": obj.new_date_of_birth.isoformat() if obj.new_date_of_birth else None,
+            "new_date_of_birth": obj.new_date_of_birth.isoformat()
+            if isinstance(obj.new_date_of_birth, date)
+            else None,
             "former_surname_action": obj.former_surname_action,
         }
 
@@ -79,11 +82,25 @@ class PendingInquiryAsDict(Transcoding):
         )
 
 
+class ErasedAsMarker(Transcoding):
+    """An erased personal field (issue 13) in a view snapshot of a forgotten person."""
+
+    type = Erased
+    name = "mynacard_erased"
+
+    def encode(self, obj: Erased) -> str:  # noqa: ARG002  (one value: nothing to say)
+        return ""
+
+    def decode(self, data: str) -> Erased:  # noqa: ARG002
+        return ERASED
+
+
 def register_transcodings(transcoder: JSONTranscoder) -> None:
     """Add mynacard's transcodings to a library transcoder (after the library's own)."""
     transcoder.register(DateAsISO())
     transcoder.register(EndingAsDict())
     transcoder.register(PendingInquiryAsDict())
+    transcoder.register(ErasedAsMarker())
 
 
 class MynacardTranscodings:

@@ -76,6 +76,8 @@ HANDLERS: Mapping[type[m.Command], Handler] = {
     cm.ChangePin: certificates.change_pin,
     # the person (R62–R65): filing the cards of a store written before
     m.FileCardsUnderPerson: person.file_cards_under_person,
+    # erasure (issue 13)
+    m.ForgetPerson: person.forget_person,
 }
 
 __all__ = ["HANDLERS", "CardSource", "Context", "Handler", "Outcome", "resolve_card_ref"]

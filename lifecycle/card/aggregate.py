@@ -46,6 +46,8 @@ class Card(
     """マイナンバーカード: one card, from its application to its end."""
 
     TOPIC = "mynacard.Card"
+    PERSONAL_FIELDS = ("my_number_masked", "date_of_birth", "pending_inquiry")
+    """The state's personal fields, kept under the holder's data key in snapshots (issue 13)."""
 
     class Created(Aggregate.Created):
         TOPIC = "mynacard.Card.Created"

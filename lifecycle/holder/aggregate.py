@@ -51,7 +51,8 @@ class Holder(HolderState, Aggregate):
     # ------------------------------------------------------------------ procedures
 
     def file_application(self, card_id: UUID, kind: str, standing: Standing, stamp: Stamp) -> None:
-        """R63 (and R65): the person may file this application now."""
+        """R63 (and R65): the person may file this application now (and was not forgotten, issue 13)."""
+        rules.check_not_forgotten(self.forgotten)
         rules.check_application(standing, kind, number_replaced=self.successor_ref is not None)
         self._trigger(ev.ApplicationFiled, stamp, card_id=card_id, kind=kind)
 
@@ -72,6 +73,40 @@ class Holder(HolderState, Aggregate):
     def link(self, from_ref: str, to_ref: str, stamp: Stamp) -> None:
         """R65: the person's My Number changed; both references name this person."""
         self._trigger(ev.HolderLinked, stamp, from_ref=from_ref, to_ref=to_ref)
+
+    def forget(
+        self,
+        cards: list[rules.ErasureCard],
+        card_ids: list[UUID],
+        holder_refs: list[str],
+        reason: str,
+        forget_after_days: int,
+        stamp: Stamp,
+    ) -> None:
+        """消去 (issue 13): the person's personal data is erased (the store destroys the data keys
+        of ``holder_refs`` once this is saved), if every card ended long enough ago."""
+        last = rules.check_forget(
+            cards, stamp.effective_at, forget_after_days, already_forgotten=self.forgotten
+        )
+        self._trigger(
+            ev.PersonForgotten,
+            stamp,
+            reason=reason,
+            holder_refs=holder_refs,
+            card_ids=card_ids,
+            last_ended_at=last,
+        )
+
+    def record_forgotten(self, of: ev.PersonForgotten, stamp: Stamp) -> None:
+        """The same erasure, on another reference of the person (R65), checked on the first."""
+        self._trigger(
+            ev.PersonForgotten,
+            stamp,
+            reason=of.reason,
+            holder_refs=of.holder_refs,
+            card_ids=of.card_ids,
+            last_ended_at=of.last_ended_at,
+        )
 
     def derive(self, card_ids: list[UUID], stamp: Stamp) -> None:
         """File the cards of a store written before the person was modelled."""

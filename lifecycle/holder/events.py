@@ -27,6 +27,20 @@ class HolderState:
         """R65: the references of the person's earlier My Numbers."""
         self.resident_record_change: str | None = None
         """The person-wide cause recorded last (R64): death, resident_record_deleted, …"""
+        self.forgotten_refs: list[str] = []
+        """Issue 13: the holder references whose data keys ``forget`` destroyed (empty: not forgotten)."""
+
+    @property
+    def forgotten(self) -> bool:
+        """The person was forgotten (消去): their personal fields read as erased from now on."""
+        return bool(self.forgotten_refs)
+
+    def linked_refs(self) -> list[str]:
+        """This reference and those a My Number change linked to it directly (R65)."""
+        refs = [self.holder_ref, *self.predecessor_refs]
+        if self.successor_ref is not None:
+            refs.append(self.successor_ref)
+        return refs
 
 
 class HolderOpened(Aggregate.Created):
@@ -128,6 +142,24 @@ class EarlierCardsFiled(HolderEvent):
         holder.card_ids.extend(c for c in self.card_ids if c not in holder.card_ids)
 
 
+class PersonForgotten(HolderEvent):
+    """消去 (issue 13): the person's data keys were destroyed, so their personal fields (date of
+    birth, masked My Number, identity documents, …) read as erased in every event and view from
+    now on; lifecycle facts stay. Who (``actor``), when (the stamp) and why (``reason``); the
+    references (``holder_refs``: every reference of the person, R65) and the cards
+    (``card_ids``) it concerned, and when the last of them ended (``last_ended_at``). Recorded on
+    every reference's aggregate; carries no personal data."""
+
+    TOPIC = "mynacard.Holder.Forgotten"
+    reason: str
+    holder_refs: list[str]
+    card_ids: list[UUID]
+    last_ended_at: datetime
+
+    def apply_to(self, holder: HolderState) -> None:
+        holder.forgotten_refs = list(self.holder_refs)
+
+
 ALL_HOLDER_EVENTS: tuple[type[Any], ...] = (
     HolderOpened,
     ApplicationFiled,
@@ -135,6 +167,7 @@ ALL_HOLDER_EVENTS: tuple[type[Any], ...] = (
     ResidentRecordChanged,
     HolderLinked,
     EarlierCardsFiled,
+    PersonForgotten,
 )
 """Every person event class, in the order docs/events.md lists them."""
 

@@ -3,11 +3,11 @@
 | role | may |
 |---|---|
 | ``clerk`` | record procedures (all but the irreversible ones); read cards, people, certificates |
-| ``supervisor`` | a clerk's, and ``invalidate``, ``return`` (abolish), ``lapse``, ``sweep`` |
+| ``supervisor`` | a clerk's, and ``invalidate``, ``return`` (abolish), ``lapse``, ``sweep``, ``forget`` |
 | ``auditor`` | read everything, audit replay (``as_known_at``, history), access records; writes nothing |
 | ``relying_party`` | certificate validity (``valid-at``) and the revocation list only: no personal data |
 | ``subscriber`` | the event feed only |
-| ``admin`` | tokens, keys, rebuild, projections, metrics; no personal data |
+| ``admin`` | tokens, keys, rebuild, projections, metrics, ``forget``; no personal data |
 """
 
 from __future__ import annotations
@@ -26,20 +26,26 @@ class Permission(StrEnum):
     CERTIFICATE_STATUS = "certificate_status"
     FEED = "feed"
     ADMIN = "admin"
+    ERASE = "erase"
 
 
-IRREVERSIBLE_COMMANDS = frozenset({"invalidate", "return", "lapse"})
-"""Commands only a supervisor records: they end a card for good (R31, R52, R13–R30 lapses)."""
+IRREVERSIBLE_COMMANDS = frozenset({"invalidate", "return", "lapse", "forget"})
+"""Commands only a supervisor records: they end a card for good (R31, R52, R13–R30 lapses), or
+erase a person's personal data for good (``forget``, issue 13; an admin may too)."""
+ERASURE_COMMANDS = frozenset({"forget"})
+"""Commands that erase personal data (issue 13): supervisors and admins (``ERASE``)."""
 
 _STAFF_READS = {Permission.READ_PERSONAL, Permission.READ_AGGREGATE, Permission.CERTIFICATE_STATUS}
 
 GRANTS: dict[Role, frozenset[Permission]] = {
     Role.CLERK: frozenset({Permission.RECORD, *_STAFF_READS}),
-    Role.SUPERVISOR: frozenset({Permission.RECORD, Permission.RECORD_IRREVERSIBLE, *_STAFF_READS}),
+    Role.SUPERVISOR: frozenset(
+        {Permission.RECORD, Permission.RECORD_IRREVERSIBLE, Permission.ERASE, *_STAFF_READS}
+    ),
     Role.AUDITOR: frozenset({*_STAFF_READS, Permission.ACCESS_RECORDS}),
     Role.RELYING_PARTY: frozenset({Permission.CERTIFICATE_STATUS}),
     Role.SUBSCRIBER: frozenset({Permission.FEED}),
-    Role.ADMIN: frozenset({Permission.ADMIN, Permission.READ_AGGREGATE}),
+    Role.ADMIN: frozenset({Permission.ADMIN, Permission.READ_AGGREGATE, Permission.ERASE}),
 }
 
 ITEMISED_ROLES = frozenset({Role.CLERK, Role.SUPERVISOR, Role.AUDITOR, Role.ADMIN})
@@ -55,4 +61,6 @@ def roles_with(permission: Permission) -> list[Role]:
 
 
 def command_permission(command: str) -> Permission:
+    if command in ERASURE_COMMANDS:
+        return Permission.ERASE
     return Permission.RECORD_IRREVERSIBLE if command in IRREVERSIBLE_COMMANDS else Permission.RECORD

@@ -1,5 +1,6 @@
 """One POST route per command model, generated from the model (adding a command model adds its
-route): ``POST /applications`` for ``apply``, ``POST /cards/{card}/<command>`` for the rest.
+route): ``POST /applications`` for ``apply``, ``POST /persons/forget`` for ``forget`` (issue 13),
+``POST /cards/{card}/<command>`` for the rest.
 
 The body is the command model's fields (its JSON schema in the OpenAPI document) without
 ``actor`` (the authenticated identity), ``command_id`` (the ``Idempotency-Key`` header) and, on
@@ -33,6 +34,7 @@ COMMAND_MODELS: tuple[type[m.Command], ...] = (
     *m.CARD_COMMANDS,
     *pm.PICKUP_COMMANDS,
     *cm.CERTIFICATE_COMMANDS,
+    m.ForgetPerson,
 )
 SET_BY_THE_SERVICE = ("actor", "command_id")
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -52,6 +54,8 @@ CardPath = Annotated[str, Path(description="application id (23 digits) or card i
 def route_of(model: type[m.Command]) -> str:
     if issubclass(model, m.CardCommand):
         return f"/cards/{{card}}/{model.COMMAND}"
+    if model is m.ForgetPerson:
+        return "/persons/forget"
     return "/applications"
 
 

@@ -14,6 +14,7 @@ from storage.interface import StorageFactory
 from storage.postgres.checkpoints import PostgresCheckpoints
 from storage.postgres.event_store import PostgresCommandLogRecorder
 from storage.postgres.lifecycle_view import PostgresLifecycleView
+from storage.postgres.person_keys import PostgresPersonKeys
 from storage.postgres.revocation_list import PostgresRevocationView
 from storage.postgres.staff import PostgresStaffRegistry
 
@@ -34,3 +35,6 @@ class PostgresStorage(PostgresFactory, StorageFactory[PostgresTrackingRecorder])
 
     def staff_registry(self) -> PostgresStaffRegistry:
         return PostgresStaffRegistry(self.datastore, self.env.name.lower())
+
+    def person_keys(self) -> PostgresPersonKeys:
+        return PostgresPersonKeys(self.datastore, self.env.name.lower())

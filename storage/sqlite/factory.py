@@ -12,6 +12,7 @@ from storage.interface import StorageFactory
 from storage.sqlite.checkpoints import SQLiteCheckpoints
 from storage.sqlite.event_store import SQLiteCommandLogRecorder
 from storage.sqlite.lifecycle_view import SQLiteLifecycleView
+from storage.sqlite.person_keys import SQLitePersonKeys
 from storage.sqlite.revocation_list import SQLiteRevocationView
 from storage.sqlite.staff import SQLiteStaffRegistry
 
@@ -38,3 +39,6 @@ class SQLiteStorage(SQLiteFactory, StorageFactory[SQLiteTrackingRecorder]):
 
     def staff_registry(self) -> SQLiteStaffRegistry:
         return SQLiteStaffRegistry(self.datastore)
+
+    def person_keys(self) -> SQLitePersonKeys:
+        return SQLitePersonKeys(self.datastore)

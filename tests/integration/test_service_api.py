@@ -50,13 +50,15 @@ ALLOWED: dict[tuple[str, str], set[Role]] = {
     ("POST", "/consumers/{name}/ack"): {Role.SUBSCRIBER},
 }
 """Who may call each route (the README's roles table); a command route: clerk and supervisor,
-an irreversible one (invalidate, return, lapse) supervisor only."""
+an irreversible one (invalidate, return, lapse) supervisor only; erasure (forget, issue 13)
+supervisor and admin."""
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/ca.pem")}
 
 for _model in COMMAND_MODELS:
     ALLOWED[("POST", route_of(_model))] = (
         {Role.SUPERVISOR} if _model.COMMAND in IRREVERSIBLE_COMMANDS else {Role.CLERK, Role.SUPERVISOR}
     )
+ALLOWED[("POST", "/persons/forget")] = {Role.SUPERVISOR, Role.ADMIN}
 
 
 class Staff:

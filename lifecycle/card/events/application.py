@@ -7,7 +7,7 @@ May import: ``eventsourcing.domain``, the standard library, ``lifecycle.card.eve
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -21,6 +21,8 @@ class Applied(Aggregate.Created):
     """申請: an application for a card was submitted (R02–R04, R07)."""
 
     TOPIC = "mynacard.Card.Applied"
+    PERSONAL_FIELDS: ClassVar[tuple[str, ...]] = ("my_number_masked", "date_of_birth", "identity_documents")
+    """Kept under the holder's own data key; erased by ``mynacard forget`` (issue 13)."""
     effective_at: datetime
     actor: str
     command_id: UUID
@@ -212,6 +214,12 @@ class Issued(CardEvent):
     TOPIC = "mynacard.Card.Issued"
     class_version = 2
     """2 (issue 13): ``office`` is always recorded (version 1: optional, or absent before it existed)."""
+    PERSONAL_FIELDS: ClassVar[tuple[str, ...]] = (
+        "identity_documents",
+        "proxy_identity_documents",
+        "proxy_reason",
+    )
+    """Kept under the holder's own data key; erased by ``mynacard forget`` (issue 13)."""
     handed_over_on: date
     method: str
     recipient: str

@@ -67,6 +67,8 @@ class DateOfBirthChanged(CardInformationChanged):
 
     TOPIC = "mynacard.Card.DateOfBirthChanged"
     FACT = "date_of_birth"
+    PERSONAL_FIELDS: ClassVar[tuple[str, ...]] = ("new_date_of_birth",)
+    """Kept under the holder's own data key; erased by ``mynacard forget`` (issue 13)."""
     new_date_of_birth: date
 
     def apply_to(self, card: CardState) -> None:
@@ -102,6 +104,8 @@ class InquiryLetterSent(CardEvent):
     the holder's answer; it is not done the same day (R53)."""
 
     TOPIC = "mynacard.Card.InquiryLetterSent"
+    PERSONAL_FIELDS: ClassVar[tuple[str, ...]] = ("new_date_of_birth",)
+    """Kept under the holder's own data key; erased by ``mynacard forget`` (issue 13)."""
     facts: list[str]
     filed_by: str
     new_date_of_birth: date | None
