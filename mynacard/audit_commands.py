@@ -22,6 +22,7 @@ from mynacard.cli_support import (
     option_moment,
     subcommand_adder,
 )
+from mynacard.receipt_commands import add_receipt_options, issue_receipt, print_issued
 from projections.audit import (
     card_as_known_at,
     card_history,
@@ -107,6 +108,12 @@ def status_as_known_at(ns: argparse.Namespace, settings: Settings, card_id: Any)
 
 
 def run_valid_at(ns: argparse.Namespace, settings: Settings) -> int:
+    if ns.receipt is not None:  # issue 13: the answer signed, from the log up to its chain head
+        receipt = issue_receipt(ns, settings)
+        print_issued(receipt, ns.receipt, ns.json)
+        return EXIT_NOT_VALID if ns.check and not receipt["answer"]["valid"] else EXIT_OK
+    if ns.force:
+        raise InputError.single("--force", "--force only goes with --receipt FILE")
     app = open_write_side(settings)
     at = option_moment("--at", ns.at)
     known_at = option_moment("--as-known-at", ns.as_known_at) if ns.as_known_at else None
@@ -190,3 +197,4 @@ def add_audit_commands(sub: Any, common: argparse.ArgumentParser) -> None:
         help="for scripts: exit 0 if the certificate was valid, 1 if it was not (the answer is "
         "printed either way; errors keep their exit codes, e.g. 4 for an unknown serial)",
     )
+    add_receipt_options(p)

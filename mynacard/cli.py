@@ -28,6 +28,7 @@ from mynacard.event_commands import add_event_commands
 from mynacard.operation_commands import add_operation_commands
 from mynacard.pki_commands import add_pki_commands
 from mynacard.read_commands import add_read_commands
+from mynacard.receipt_commands import add_receipt_commands
 from mynacard.relay_commands import add_relay_commands
 from mynacard.service_commands import add_service_commands
 from mynacard.write_commands import add_write_commands
@@ -74,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_audit_commands(sub, common)
     add_operation_commands(sub, common)
     add_chain_commands(sub, common)
+    add_receipt_commands(sub, common)
     add_event_commands(sub, common)
     add_relay_commands(sub, common)
     add_service_commands(sub, common)

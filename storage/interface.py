@@ -73,6 +73,12 @@ class EventChain(ABC):
         """The position of the newest event in the log (0 when empty)."""
 
     @abstractmethod
+    def version_at(self, originator_id: UUID, position: int) -> int:
+        """The newest version of aggregate ``originator_id`` stored at a log position up to
+        ``position`` (0: none): its events in the log's prefix up to ``position`` are its
+        versions 1 to this one (validity receipts answer from such a prefix)."""
+
+    @abstractmethod
     def extend_chain(self, links: Sequence[ChainLink], after: ChainLink | None) -> None:
         """Append chain rows for events already stored (``mynacard chain --init``), in one
         transaction that fails (``StoreIntegrityError``) unless the chain still ends at

@@ -130,6 +130,17 @@ class MemoryCommandLogRecorder(popo.POPOApplicationRecorder, CommandLog):
         with self._database_lock:
             return len(self._stored_events)
 
+    def version_at(self, originator_id: UUID, position: int) -> int:
+        with self._database_lock:
+            return max(
+                (
+                    s.originator_version
+                    for s in self._stored_events[: max(position, 0)]
+                    if str(s.originator_id) == str(originator_id)
+                ),
+                default=0,
+            )
+
     def chain_rows(self, after: int, limit: int) -> list[ChainRow]:
         with self._database_lock:
             events = [

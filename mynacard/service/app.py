@@ -23,6 +23,7 @@ from mynacard.service.operation_routes import add_operation_routes
 from mynacard.service.pki_routes import add_pki_routes
 from mynacard.service.problems import install_problem_handlers
 from mynacard.service.read_routes import add_read_routes
+from mynacard.service.receipt_routes import add_receipt_routes
 from mynacard.service.state import Service, new_request_id
 from mynacard.service.write_routes import add_command_routes
 from mynacard.web.pages import add_pages
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None, authenticator: Authenticator | 
     schemas: dict[str, Any] = {}
     add_command_routes(app, schemas)
     add_read_routes(app)
+    add_receipt_routes(app)
     add_operation_routes(app)
     add_pki_routes(app)
     add_feed_routes(app)

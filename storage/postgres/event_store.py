@@ -147,6 +147,10 @@ class PostgresCommandLogRecorder(PostgresApplicationRecorder, CommandLog):
             "SELECT position, chain_hash FROM {0}.{1} "
             "WHERE position > %s AND position <= %s ORDER BY position"
         ).format(schema, links)
+        self.select_version_at_statement = SQL(
+            "SELECT max(originator_version) AS v FROM {0}.{1} "
+            "WHERE originator_id = %s AND notification_id <= %s"
+        ).format(schema, events)
         self.select_chain_rest_statement = SQL(
             "SELECT position, chain_hash FROM {0}.{1} WHERE position > %s ORDER BY position"
         ).format(schema, links)
@@ -231,6 +235,12 @@ class PostgresCommandLogRecorder(PostgresApplicationRecorder, CommandLog):
             curs.execute(self.select_log_max_statement)
             row = curs.fetchone()
         return int(row["m"] or 0) if row else 0
+
+    def version_at(self, originator_id: UUID, position: int) -> int:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self.select_version_at_statement, (originator_id, position), prepare=True)
+            row = curs.fetchone()
+        return int(row["v"] or 0) if row else 0
 
     def chain_rows(self, after: int, limit: int) -> list[ChainRow]:
         with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:

@@ -165,6 +165,15 @@ class SQLiteCommandLogRecorder(SQLiteApplicationRecorder, CommandLog):
             c.execute(f"SELECT MAX(rowid) FROM {self.events_table_name}")
             return int(c.fetchone()[0] or 0)
 
+    def version_at(self, originator_id: UUID, position: int) -> int:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT MAX(originator_version) FROM {self.events_table_name} "
+                "WHERE originator_id = ? AND rowid <= ?",
+                (originator_id.hex if isinstance(originator_id, UUID) else originator_id, position),
+            )
+            return int(c.fetchone()[0] or 0)
+
     def chain_rows(self, after: int, limit: int) -> list[ChainRow]:
         with self.datastore.transaction(commit=False) as c:
             c.execute(

@@ -27,6 +27,7 @@ ALLOWED: dict[tuple[str, str], set[Role]] = {
     ("POST", "/persons/lookup"): STAFF,
     ("GET", "/certificates/{serial}"): STAFF,
     ("GET", "/certificates/{serial}/valid-at"): STAFF | {Role.RELYING_PARTY},
+    ("POST", "/receipts/valid-at"): STAFF | {Role.RELYING_PARTY},
     ("GET", "/revocations"): STAFF | {Role.RELYING_PARTY},
     ("GET", "/expiring"): STAFF,
     ("GET", "/counts"): STAFF | {Role.ADMIN},
