@@ -13,6 +13,7 @@ from lifecycle import certificate as cert
 from lifecycle.card import events as ev
 from lifecycle.erasure import personal_fields
 from lifecycle.holder.events import ALL_HOLDER_EVENTS
+from lifecycle.store_log import ALL_STORE_LOG_EVENTS
 from projections.event_json import _COMMON, EVENT_SCHEMA
 from projections.subscriptions import FINGERPRINT_HISTORY, MAX_CONSUMER_NAME
 
@@ -193,6 +194,7 @@ def document() -> str:
         ("Card events", ev.ALL_CARD_EVENTS),
         ("Certificate events", _CERTIFICATE_EVENTS),
         ("Person events (R62–R65; `aggregate`: `holder`)", ALL_HOLDER_EVENTS),
+        ("Store-log events (issue 13: what was done to the log as a whole)", ALL_STORE_LOG_EVENTS),
     ):
         lines += [f"## {title}", ""]
         for cls in classes:

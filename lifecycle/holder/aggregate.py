@@ -27,6 +27,13 @@ class Holder(HolderState, Aggregate):
     """本人: the person behind one holder reference."""
 
     TOPIC = "mynacard.Holder"
+    class_version = 2
+    """2 (issue 13): ``forgotten_refs``, the references ``mynacard forget`` erased."""
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """Version 1 → 2: a person's state stored before erasure existed has forgotten nothing."""
+        state.setdefault("forgotten_refs", [])
 
     class Created(Aggregate.Created):
         TOPIC = "mynacard.Holder.Created"
