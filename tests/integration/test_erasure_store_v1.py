@@ -17,8 +17,10 @@ from commands.config import Settings
 from commands.person_migration import migrate_holders
 from lifecycle.erasure import ERASED
 from lifecycle.identifiers import card_id_for
-from mynacard.bootstrap import open_write_side
+from mynacard.bootstrap import open_log, open_write_side
+from projections.chain_audit import init_chain
 from storage.erasable import ENVELOPE, is_envelope
+from storage.interface import CommandLog
 from tests.fixtures.make_store_v1 import HOLDER_KEY_HEX
 from tests.helpers.backend import POSTGRES
 from tests.helpers.support import Clock, my_number
@@ -37,6 +39,12 @@ def test_issue13_forget_on_a_store_v1_person_says_the_plain_fields_are_not_erasa
     settings = Settings(
         data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'mynacard.sqlite'}", holder_key=HOLDER_KEY_HEX
     )
+    log = open_log(settings)
+    try:
+        assert isinstance(log.recorder, CommandLog)
+        assert init_chain(log.recorder) == 47  # the store predates the hash chain (issue 13)
+    finally:
+        log.close()
     app = open_write_side(settings)
     try:
         app.clock = Clock("2026-12-01T09:00")
