@@ -43,41 +43,45 @@ def verify_chain(
     last: ChainLink | None = None
     after = 0
     while True:
-        rows = log.chain_rows(after, batch)
-        if not rows:
+        found, links = log.chain_batch(after, batch)
+        if not found and not links:
             break
-        for item in chain.walk(rows, last):
-            if isinstance(item, ChainBreak):
-                return ChainReport(events, last, item)
-            signed = pinned.get(item.position)
-            if signed is not None and signed != item.chain_hash:
-                return ChainReport(
-                    events,
-                    last,
-                    ChainBreak(
-                        item.position,
-                        "the chain hash here differs from the signed checkpoint: the log up to here "
-                        "was rewritten (its chain recomputed)",
-                    ),
-                )
-            last = item
-            events += 1
-        after = rows[-1].position
+        verified, reached, problem = chain.verify_batch(found, links, last)
+        events += verified
+        # The links walked here hash right, so each stored one is the recomputed one: a signed
+        # checkpoint among them must equal it.
+        low, high = (last.position if last else 0), (reached.position if reached else 0)
+        for position in sorted(p for p in pinned if low < p <= high):
+            stored = log.chain_link_at(position)
+            if stored is None or stored.chain_hash != pinned[position]:
+                return ChainReport(events, reached, _differs(position))
+        if problem is not None:
+            return ChainReport(events, reached, problem)
+        last = reached
+        after = max(found[-1][0] if found else 0, links[-1][0] if links else 0)
         if progress is not None:
             progress(after, head_position)
     newest_signed = max(pinned, default=0)
     if newest_signed and (last is None or last.position < newest_signed):
-        reached = last.position if last else 0
+        end = last.position if last else 0
         return ChainReport(
             events,
             last,
             ChainBreak(
-                reached + 1,
-                f"the log ends at position {reached}, before the signed checkpoint at position "
+                end + 1,
+                f"the log ends at position {end}, before the signed checkpoint at position "
                 f"{newest_signed}: events were deleted from the end of the log",
             ),
         )
     return ChainReport(events, last, None)
+
+
+def _differs(position: int) -> ChainBreak:
+    return ChainBreak(
+        position,
+        "the chain hash here differs from the signed checkpoint: the log up to here was rewritten "
+        "(its chain recomputed)",
+    )
 
 
 def _count_events(log: EventChain, batch: int) -> int:

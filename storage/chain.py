@@ -28,6 +28,7 @@ Pure functions, no I/O. May import: the standard library, ``storage.errors`` and
 from __future__ import annotations
 
 import hashlib
+import struct
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -214,10 +215,11 @@ def walk(rows: Iterable[ChainRow], start: ChainLink | None = None) -> Iterator[C
         yield ChainLink(row.position, expected)
 
 
-def merge_rows(
-    events: Sequence[tuple[int, str, int, str, bytes]],
-    chain: Sequence[tuple[int, bytes]],
-) -> list[ChainRow]:
+EventColumns = tuple[int, "UUID | str", int, str, bytes]
+"""A stored event as the chain reads it: position, originator id, version, topic, state."""
+
+
+def merge_rows(events: Sequence[EventColumns], chain: Sequence[tuple[int, bytes]]) -> list[ChainRow]:
     """Merge a batch of log events ``(position, originator id, version, topic, state)`` and the
     chain rows ``(position, chain hash)`` of the same range, both in position order, into one
     row per position that either side holds."""
@@ -228,7 +230,7 @@ def merge_rows(
         rows.append(
             ChainRow(
                 position,
-                originator_id,
+                str(originator_id),
                 version,
                 topic,
                 bytes(state),
@@ -255,3 +257,69 @@ def behind_error(before: int, chained: int) -> Exception:
         f"the log holds events up to position {before} but its hash chain ends at {chained}: events "
         "were inserted behind the service's back; run 'mynacard verify --chain' (nothing was written)"
     )
+
+
+DELETED = "the chain has a hash here but the log has no event: deleted"
+INSERTED = "the log has an event here that the chain never recorded: inserted"
+ALTERED = (
+    "the event does not hash to its chain hash: it, or an event before it, was altered, reordered, "
+    "moved or deleted"
+)
+
+
+def verify_batch(
+    events: Sequence[EventColumns], links: Sequence[tuple[int, bytes]], start: ChainLink | None
+) -> tuple[int, ChainLink | None, ChainBreak | None]:
+    """The walk's inner loop over one batch (``chain_batch``), on plain tuples: how many events
+    hash to their chain rows, the last verified link, and the first break (if any). Equivalent to
+    ``walk(merge_rows(events, links), start)``; this one is what ``verify --chain`` runs."""
+    hashes = {position: bytes(h) for position, h in links}
+    orphans = hashes.keys() - {e[0] for e in events}
+    first_orphan = min(orphans) if orphans else None
+    previous = start.chain_hash if start else GENESIS
+    last = start.position if start else 0
+    verified = 0
+    sha256, context, topics, pack = _sha256, CHAIN_CONTEXT, _TOPIC_BYTES, _POSITION_ID_VERSION.pack
+    fromhex = bytes.fromhex
+    for position, originator_id, version, topic, state in events:
+        if first_orphan is not None and first_orphan < position:
+            return verified, _link(last, previous, start), ChainBreak(first_orphan, DELETED)
+        stored = hashes.get(position)
+        if stored is None:
+            return verified, _link(last, previous, start), ChainBreak(position, INSERTED)
+        encoded = topics.get(topic)
+        if encoded is None:
+            raw = topic.encode("utf-8")
+            encoded = topics.setdefault(topic, len(raw).to_bytes(4, "big") + raw)
+        try:
+            if isinstance(originator_id, UUID):
+                identity = originator_id.bytes
+            elif len(originator_id) == 32:  # SQLite keeps the id as 32 hex digits
+                identity = fromhex(originator_id)
+            else:
+                identity = uuid_bytes(originator_id)
+            digest = sha256(
+                context + previous + pack(position, identity, version) + encoded + sha256(state).digest()
+            ).digest()
+        except (ValueError, OverflowError, TypeError, struct.error) as e:
+            problem = f"the event's columns are malformed ({e}): altered"
+            return verified, _link(last, previous, start), ChainBreak(position, problem)
+        if digest != stored:
+            return verified, _link(last, previous, start), ChainBreak(position, ALTERED)
+        previous, last = digest, position
+        verified += 1
+    if first_orphan is not None and first_orphan > last:
+        return verified, _link(last, previous, start), ChainBreak(first_orphan, DELETED)
+    return verified, _link(last, previous, start), None
+
+
+_POSITION_ID_VERSION = struct.Struct(">Q16sQ")
+"""Position, originator id and version as the link lays them out (8 + 16 + 8 bytes)."""
+_TOPIC_BYTES: dict[str, bytes] = {}
+"""Topic → its length prefix and UTF-8 bytes (topics are few)."""
+
+
+def _link(position: int, chain_hash: bytes, start: ChainLink | None) -> ChainLink | None:
+    if position == 0:
+        return start
+    return ChainLink(position, chain_hash)

@@ -30,7 +30,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import InfrastructureFactory, Tracking, TrackingRecorder
 
-from storage.chain import ChainLink, ChainRow
+from storage.chain import ChainLink, ChainRow, EventColumns, merge_rows
 from storage.checkpoints import DeadLetter
 from storage.person_keys import PersonKeys
 from storage.records import (
@@ -63,10 +63,15 @@ class EventChain(ABC):
         """The chain row stored at ``position``, if any."""
 
     @abstractmethod
+    def chain_batch(self, after: int, limit: int) -> tuple[list[EventColumns], list[tuple[int, bytes]]]:
+        """Up to ``limit`` log events after ``after`` as ``(position, originator id, version,
+        topic, state)`` in position order, and the chain rows ``(position, chain hash)`` of the
+        same range, read in one snapshot. At the end of the log (fewer than ``limit`` events),
+        every chain row after ``after``."""
+
     def chain_rows(self, after: int, limit: int) -> list[ChainRow]:
-        """Up to ``limit`` log events after ``after`` in position order, each with its chain
-        row, merged with chain rows that have no event (``storage.chain.merge_rows``); read in
-        one snapshot. At the end of the log, every chain row after the last event too."""
+        """``chain_batch`` merged into one row per position (``storage.chain.merge_rows``)."""
+        return merge_rows(*self.chain_batch(after, limit))
 
     @abstractmethod
     def log_max_position(self) -> int:

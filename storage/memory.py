@@ -25,7 +25,7 @@ from eventsourcing.persistence import ApplicationRecorder, IntegrityError, Store
 from eventsourcing.utils import get_topic
 
 from storage import chain
-from storage.chain import ChainLink, ChainRow
+from storage.chain import ChainLink, EventColumns
 from storage.interface import CommandLog
 from storage.records import (
     CLOCK_CONFLICT,
@@ -141,9 +141,9 @@ class MemoryCommandLogRecorder(popo.POPOApplicationRecorder, CommandLog):
                 default=0,
             )
 
-    def chain_rows(self, after: int, limit: int) -> list[ChainRow]:
+    def chain_batch(self, after: int, limit: int) -> tuple[list[EventColumns], list[tuple[int, bytes]]]:
         with self._database_lock:
-            events = [
+            events: list[EventColumns] = [
                 (i + 1, str(s.originator_id), s.originator_version, s.topic, s.state)
                 for i, s in enumerate(self._stored_events[after : after + limit], start=after)
             ]
@@ -151,7 +151,7 @@ class MemoryCommandLogRecorder(popo.POPOApplicationRecorder, CommandLog):
             links = sorted(
                 (p, h) for p, h in self._chain.items() if p > after and (last is None or p <= last)
             )
-        return chain.merge_rows(events, links)
+        return events, links
 
     def extend_chain(self, links: Sequence[ChainLink], after: ChainLink | None) -> None:
         with self._database_lock:

@@ -18,11 +18,11 @@ from eventsourcing.persistence import InterfaceError, OperationalError, StoredEv
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import retry
 from psycopg import Cursor
-from psycopg.rows import DictRow
+from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Identifier, Literal
 
 from storage import chain
-from storage.chain import ChainLink, ChainRow
+from storage.chain import ChainLink, EventColumns
 from storage.integrity import StoreIntegrityError
 from storage.interface import CommandLog
 from storage.postgres.schema import schema_lock
@@ -242,26 +242,21 @@ class PostgresCommandLogRecorder(PostgresApplicationRecorder, CommandLog):
             row = curs.fetchone()
         return int(row["v"] or 0) if row else 0
 
-    def chain_rows(self, after: int, limit: int) -> list[ChainRow]:
-        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
+    def chain_batch(self, after: int, limit: int) -> tuple[list[EventColumns], list[tuple[int, bytes]]]:
+        with (
+            self.datastore.get_connection() as conn,
+            conn.transaction(),
+            conn.cursor(row_factory=tuple_row) as curs,
+        ):
             curs.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             curs.execute(self.select_chain_events_statement, (after, limit), prepare=True)
-            events = [
-                (
-                    int(r["notification_id"]),
-                    str(r["originator_id"]),
-                    int(r["originator_version"]),
-                    str(r["topic"]),
-                    bytes(r["state"]),
-                )
-                for r in curs.fetchall()
-            ]
+            events: list[EventColumns] = curs.fetchall()
             if len(events) == limit:
                 curs.execute(self.select_chain_range_statement, (after, events[-1][0]), prepare=True)
             else:
                 curs.execute(self.select_chain_rest_statement, (after,), prepare=True)
-            links = [(int(r["position"]), bytes(r["chain_hash"])) for r in curs.fetchall()]
-        return chain.merge_rows(events, links)
+            links: list[tuple[int, bytes]] = curs.fetchall()
+        return events, links
 
     def extend_chain(self, links: Sequence[ChainLink], after: ChainLink | None) -> None:
         with self.datastore.transaction(commit=True) as curs:

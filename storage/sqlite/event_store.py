@@ -19,7 +19,7 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
 
 from storage import chain
-from storage.chain import ChainLink, ChainRow
+from storage.chain import ChainLink, EventColumns
 from storage.integrity import StoreIntegrityError
 from storage.interface import CommandLog
 from storage.records import (
@@ -174,14 +174,15 @@ class SQLiteCommandLogRecorder(SQLiteApplicationRecorder, CommandLog):
             )
             return int(c.fetchone()[0] or 0)
 
-    def chain_rows(self, after: int, limit: int) -> list[ChainRow]:
+    def chain_batch(self, after: int, limit: int) -> tuple[list[EventColumns], list[tuple[int, bytes]]]:
         with self.datastore.transaction(commit=False) as c:
+            c.sqlite_cursor.row_factory = None  # plain tuples: the walk reads millions of rows
             c.execute(
                 "SELECT rowid, originator_id, originator_version, topic, state "
                 f"FROM {self.events_table_name} WHERE rowid > ? ORDER BY rowid LIMIT ?",
                 (after, limit),
             )
-            events = c.fetchall()
+            events: list[EventColumns] = c.fetchall()
             if len(events) == limit:
                 c.execute(
                     "SELECT position, chain_hash FROM event_chain WHERE position > ? AND position <= ? "
@@ -193,8 +194,8 @@ class SQLiteCommandLogRecorder(SQLiteApplicationRecorder, CommandLog):
                     "SELECT position, chain_hash FROM event_chain WHERE position > ? ORDER BY position",
                     (after,),
                 )
-            links = c.fetchall()
-        return chain.merge_rows(events, links)
+            links: list[tuple[int, bytes]] = c.fetchall()
+        return events, links
 
     def extend_chain(self, links: Sequence[ChainLink], after: ChainLink | None) -> None:
         with self.datastore.transaction(commit=True) as c:
