@@ -47,6 +47,7 @@ from commands.errors import ConcurrencyConflict
 from lifecycle.card import events as ev
 from lifecycle.identifiers import card_id_for
 from mynacard.bootstrap import open_write_side
+from projections.chain_audit import verify_chain
 from tests.helpers import harness
 from tests.helpers.backend import BACKEND, database_url
 
@@ -351,6 +352,10 @@ def test_processes_writing_the_same_store_lose_no_update(tmp_path: Path) -> None
     # After every writer was done, each process's (cached) cards were the fold of the log.
     fresh = open_write_side(world.settings)
     try:
+        # Issue 13: writers in separate processes at once: one chain row per event, in log order.
+        chain_report = verify_chain(fresh.command_log)
+        assert chain_report.ok, chain_report
+        assert chain_report.events == len(fresh.recorder.select_notifications(1, 10**7))
         for ref, seen in states.items():
             want = harness.fold_state(fresh.events.get(card_id_for(ref)))
             assert all(state == want for state in seen), ref

@@ -40,6 +40,7 @@ import pytest
 
 from commands.config import Settings
 from mynacard.bootstrap import open_checkpoints, open_read_side, open_write_side, upstream_of
+from projections.chain_audit import verify_chain
 from projections.subscriptions import DurableConsumer
 from projections.verify import verify
 from storage.keys import KEY_FILE, holder_key
@@ -229,6 +230,13 @@ def test_sigkill_at_random_points_loses_nothing_and_half_writes_nothing(
                 (s.aggregate_id, s.version, s.event) for s in expected.by_command.get(command.command_id, [])
             ]
             assert got == want, f"command {order[command.command_id]} ({command.COMMAND})"
+
+        # Issue 13: every event that survived the kills has its chain row, in log order, and the
+        # chain walks clean (a kill never leaves an event without its link, or a link without
+        # its event).
+        chain_report = verify_chain(app.command_log)
+        assert chain_report.ok, chain_report
+        assert chain_report.events == len(app.recorder.select_notifications(1, 10**7))
 
         # The projections resume from their tracked positions; verify finds nothing.
         read = open_read_side(settings, upstream_of(app))
