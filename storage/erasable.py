@@ -33,6 +33,7 @@ May import: ``eventsourcing``, the standard library, ``lifecycle.erasure`` and `
 from __future__ import annotations
 
 import base64
+import math
 import os
 import threading
 import time
@@ -160,7 +161,7 @@ class PersonalFieldCipher:
         """Destroy the data keys of ``holder_refs`` and scrub the database; (the references
         whose key was destroyed now, whether the scrub completed)."""
         destroyed = self.keys.destroy(holder_refs, at, by, reason)
-        self.evict(holder_refs)
+        self.mark_forgotten(holder_refs)
         return destroyed, self.keys.scrub()
 
     # ------------------------------------------------------------------ events
@@ -244,11 +245,21 @@ class PersonalFieldCipher:
                 self._open_fields(event.state, names, b"S", event)
             return event
         if isinstance(event, PersonForgotten):
-            self.evict(event.holder_refs)  # a reader of the log hears of the erasure at once
+            # A reader of the log hears of the erasure at once, and for good: the keys are
+            # destroyed right after this event was saved (or by the forget that completes it),
+            # so a key still in the table in between is never used again by this process.
+            self.mark_forgotten(event.holder_refs)
         names = personal_fields(type(event))
         if names:
             self._open_fields(vars(event), names, b"E", event)
         return event
+
+    def mark_forgotten(self, holder_refs: list[str]) -> None:
+        """These persons were forgotten: their fields read as erased, and nothing is sealed for
+        them, from now on in this process (whatever the key table still holds)."""
+        with self._lock:
+            for ref in holder_refs:
+                self._cache[ref] = (math.inf, None)
 
     def evict(self, holder_refs: list[str]) -> None:
         """Forget the cached keys of these persons (read again from the table when next needed)."""

@@ -96,6 +96,9 @@ class PersonKeys(ABC):
     def _begin(self, cursor: Any) -> None:  # noqa: B027  (a hook: most backends need nothing)
         """Per-transaction settings of a write (SQLite turns ``secure_delete`` on)."""
 
+    def _destroyed(self, cursor: Any) -> None:  # noqa: B027  (a hook: most backends need nothing)
+        """Called in the destroying transaction (PostgreSQL notes its transaction id)."""
+
     def row(self, holder_ref: str) -> PersonKeyRow | None:
         with self.datastore.transaction(commit=False) as c:
             c.execute(self.sql["row"], {"ref": holder_ref})
@@ -149,4 +152,5 @@ class PersonKeys(ABC):
                 elif found["wrapped_key"] is not None:
                     c.execute(self.sql["destroy"], params)
                     destroyed.append(ref)
+            self._destroyed(c)
         return destroyed

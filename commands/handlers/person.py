@@ -80,7 +80,9 @@ def _judged(ctx: Context, card: Card) -> ErasureCard:
             and (cert.expires_on is None or cert.expires_on >= ctx.stamp.on)
         ):
             live += 1
-    ended_at = card.ended.at if card.ended is not None else None
+    # The retention period runs from when the end was known, not from a backdated effective
+    # time: the later of the end's effective time and the card's last recorded event.
+    ended_at = max(card.ended.at, card.modified_on) if card.ended is not None else None
     return ErasureCard(card.application_id, card.status, ended_at, live)
 
 
@@ -91,6 +93,11 @@ def forget_person(ctx: Context, c: m.ForgetPerson) -> Outcome:
     persons = linked_persons(ctx, holder)
     card_ids = list(dict.fromkeys(card_id for person in persons for card_id in person.card_ids))
     cards = [card for card in map(ctx.source.load_card, card_ids) if card is not None]
+    if holder.forgotten and cards:
+        # 消去の完了: the erasure is recorded already; nothing new is recorded, and the store
+        # destroys the person's keys (again) after this command (``CardLifecycle.execute``):
+        # a forget interrupted between its save and the keys' destruction is completed so.
+        return Outcome((), cards[0])
     holder.forget(
         [_judged(ctx, card) for card in cards],
         card_ids,

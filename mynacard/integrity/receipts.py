@@ -172,6 +172,12 @@ def parse_receipt(data: bytes) -> dict[str, Any]:
         raise
     except ValueError as e:
         raise ReceiptError("(receipt)", f"is not JSON ({e})") from None
+    except RecursionError:
+        raise ReceiptError("(receipt)", "is nested too deeply to be a receipt") from None
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ReceiptError("(receipt)", "holds a lone surrogate (U+D800–U+DFFF): not text") from None
     receipt = _object(value, "(receipt)", MEMBERS)
     if receipt["format"] != FORMAT:
         raise ReceiptError(

@@ -12,7 +12,9 @@ SQLite backend).
 from __future__ import annotations
 
 import re
+from typing import Any
 
+import psycopg
 from eventsourcing.postgres import PostgresDatastore
 from psycopg.sql import SQL
 
@@ -25,6 +27,18 @@ CREATE = [
     "forgotten_reason text)",
     "CREATE TABLE IF NOT EXISTS {p}person_cards (card_id text PRIMARY KEY, holder_ref text NOT NULL)",
 ]
+
+
+SCRUB_LOCK_TIMEOUT = 5
+OLD_SNAPSHOTS = SQL(
+    "SELECT (SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+    "AND backend_xmin IS NOT NULL AND backend_xmin::text::bigint <= mod(%(xid)s, 4294967296)) "
+    "+ (SELECT count(*) FROM pg_replication_slots WHERE (xmin IS NOT NULL AND "
+    "xmin::text::bigint <= mod(%(xid)s, 4294967296)) OR (catalog_xmin IS NOT NULL AND "
+    "catalog_xmin::text::bigint <= mod(%(xid)s, 4294967296)))"
+)
+"""Sessions and replication slots whose snapshot predates the destroying transaction (xids
+compared within the current epoch: a wraparound in between only makes the answer cautious)."""
 
 
 class PostgresPersonKeys(PersonKeys):
@@ -40,7 +54,25 @@ class PostgresPersonKeys(PersonKeys):
             for statement in CREATE:
                 c.execute(SQL(statement.replace("{p}", self.prefix)))
 
+    def _destroyed(self, cursor: Any) -> None:
+        cursor.execute(SQL("SELECT pg_current_xact_id()::text AS xid"))
+        row = cursor.fetchone()
+        self._destroy_xid = int(row["xid"]) if row else None
+
     def scrub(self) -> bool:
-        with dedicated_connection(self.datastore) as conn:
-            conn.execute(SQL(f"VACUUM FULL {self.prefix}person_keys"))
-        return True
+        """``VACUUM FULL`` the key table (waiting at most ``SCRUB_LOCK_TIMEOUT`` for its lock, so
+        readers never queue behind it for long), then say whether it could drop the destroyed
+        keys' old row versions: not while any session or replication slot still holds a
+        snapshot from before the destruction (those versions stay visible to it, and in the
+        table's file): then False, and ``forget`` run again completes it."""
+        xid = getattr(self, "_destroy_xid", None)
+        try:
+            with dedicated_connection(self.datastore) as conn:
+                conn.execute(SQL(f"SET lock_timeout = '{SCRUB_LOCK_TIMEOUT}s'"))
+                conn.execute(SQL(f"VACUUM FULL {self.prefix}person_keys"))
+                if xid is None:
+                    return True
+                held = conn.execute(OLD_SNAPSHOTS, {"xid": xid}).fetchone()
+        except psycopg.errors.LockNotAvailable:
+            return False
+        return not (held and held[0])

@@ -287,3 +287,41 @@ def test_issue13_forget_over_http_refuses_with_422_then_erases_for_an_admin(tmp_
         assert done.json()["erasure"]["keys_destroyed"] == 1
         shown = supervisor.get(f"/cards/{card}")
         assert shown.status_code == 200 and shown.json()["holder"] == {"erased": True}, shown.text
+
+
+def test_issue13_a_backdated_end_does_not_shorten_the_retention_period(app: CardLifecycle) -> None:
+    """The period runs from when the end was known: a return recorded today, effective months
+    ago, leaves the full period from today (review finding)."""
+    story = person(app, 70_107, DOB, "passport")
+    story.run(m.ReturnCard, "2021-06-01T10:00", reason="voluntary", effective_at="2021-01-15T10:00")
+    with pytest.raises(RuleViolation, match="retention period") as refused:
+        story.run(m.ForgetPerson, "2021-06-01T10:05", my_number=story.my_number, reason="request")
+    assert refused.value.rule == ERASURE_RULE
+    story.run(m.ForgetPerson, "2021-08-31T10:00", my_number=story.my_number, reason="request")
+
+
+def test_issue13_a_forget_interrupted_before_its_keys_were_destroyed_is_completed_by_another(
+    app: CardLifecycle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash between saving ``PersonForgotten`` and destroying the keys: forget run again, with
+    a new command id, records nothing new and destroys the keys instead of refusing (review
+    finding); readers that hear the event treat the person as erased from then on."""
+    story = person(app, 70_108, DOB, "passport")
+    story.run(m.ReturnCard, "2021-02-10T10:00", reason="voluntary")
+    ref = holder_reference(story.my_number, app.holder_key)
+
+    def crash(*_: object, **__: object) -> None:
+        raise KeyboardInterrupt("killed between the save and the destruction")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(type(personal(app)), "forget", crash)
+        with pytest.raises(KeyboardInterrupt):
+            story.run(m.ForgetPerson, "2021-06-01T10:00", my_number=story.my_number, reason="request")
+    row = keys(app).row(ref)
+    assert row is not None and row.wrapped_key is not None, "the crash left the key"
+    done = story.run(m.ForgetPerson, "2021-06-01T10:01", my_number=story.my_number, reason="request")
+    assert not done.duplicate and not done.events, "nothing new is recorded: the erasure was"
+    assert done.erasure is not None and done.erasure.keys_destroyed == 1
+    row = keys(app).row(ref)
+    assert row is not None and row.wrapped_key is None
+    assert story.card.date_of_birth is ERASED
