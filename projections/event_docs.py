@@ -12,6 +12,7 @@ from typing import Any
 from lifecycle import certificate as cert
 from lifecycle.card import events as ev
 from lifecycle.holder.events import ALL_HOLDER_EVENTS
+from projections.chain_docs import chain_section
 from projections.event_json import _COMMON, EVENT_SCHEMA
 from projections.subscriptions import FINGERPRINT_HISTORY, MAX_CONSUMER_NAME
 
@@ -155,6 +156,7 @@ def document() -> str:
         "  `holder_ref` (a keyed hash).",
         "",
         *_consumer_contract(),
+        *chain_section(),
     ]
     for title, classes in (
         ("Card events", ev.ALL_CARD_EVENTS),

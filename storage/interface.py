@@ -9,12 +9,13 @@ pattern: one interface module, one module per backend implementing it).
 - ``Checkpoints``: durable consumers' acknowledged positions, their fingerprints and leases, and
   their dead letters (events a handler kept failing on, parked).
 - ``StaffRegistry``: staff tokens (their hashes) and the append-only access records.
+- ``ChainCheckpoints``: the signed checkpoints of the hash chain (append-only).
 - ``StorageFactory``: the library's ``InfrastructureFactory`` that also makes the recorders above;
   a backend module (``storage.sqlite``, ``storage.postgres``) holds exactly one subclass, found
   by the ``PERSISTENCE_MODULE`` setting.
 
 May import: the standard library, ``eventsourcing.persistence``, ``storage.records``,
-``storage.checkpoints`` and ``storage.staff``.
+``storage.checkpoints``, ``storage.chain``, ``storage.chain_checkpoints`` and ``storage.staff``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from uuid import UUID
 from eventsourcing.persistence import InfrastructureFactory, Tracking, TrackingRecorder
 
 from storage.chain import ChainLink, ChainRow
+from storage.chain_checkpoints import SignedCheckpoint
 from storage.checkpoints import DeadLetter
 from storage.records import (
     CardRow,
@@ -119,6 +121,28 @@ class CommandLog(EventChain, ABC):
         store's clock row). Every such save advances it in its own transaction, and a save whose
         recorded time lies before it fails as a conflict (``IntegrityError``): whatever writers
         race, recorded time never goes backwards along the log."""
+
+
+class ChainCheckpoints(ABC):
+    """Signed checkpoints of the hash chain (``storage.chain_checkpoints``), in the event store's
+    own database; append-only (the tables refuse an update or a delete), one per position."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    @abstractmethod
+    def add_checkpoint(self, checkpoint: SignedCheckpoint) -> SignedCheckpoint:
+        """Store ``checkpoint`` unless one is stored at its position; the one stored there."""
+
+    @abstractmethod
+    def latest_checkpoint(self) -> SignedCheckpoint | None:
+        """The checkpoint at the highest position, if any."""
+
+    @abstractmethod
+    def checkpoints(
+        self, after: int = 0, until: int = 2**63 - 1, limit: int = 10_000
+    ) -> list[SignedCheckpoint]:
+        """Up to ``limit`` checkpoints at positions after ``after`` through ``until``, by position."""
 
 
 # ----------------------------------------------------------------------------- read models
@@ -397,3 +421,7 @@ class StorageFactory(InfrastructureFactory[TTracking]):
     @abstractmethod
     def staff_registry(self) -> StaffRegistry:
         """Staff tokens and access records (tables created on first use)."""
+
+    @abstractmethod
+    def chain_checkpoints(self) -> ChainCheckpoints:
+        """The signed checkpoints of the hash chain (table created on first use)."""

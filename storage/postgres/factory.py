@@ -11,6 +11,7 @@ from __future__ import annotations
 from eventsourcing.postgres import PostgresFactory, PostgresTrackingRecorder
 
 from storage.interface import StorageFactory
+from storage.postgres.chain_checkpoints import PostgresChainCheckpoints
 from storage.postgres.checkpoints import PostgresCheckpoints
 from storage.postgres.event_store import PostgresCommandLogRecorder
 from storage.postgres.lifecycle_view import PostgresLifecycleView
@@ -34,3 +35,6 @@ class PostgresStorage(PostgresFactory, StorageFactory[PostgresTrackingRecorder])
 
     def staff_registry(self) -> PostgresStaffRegistry:
         return PostgresStaffRegistry(self.datastore, self.env.name.lower())
+
+    def chain_checkpoints(self) -> PostgresChainCheckpoints:
+        return PostgresChainCheckpoints(self.datastore, self.env.name.lower())
