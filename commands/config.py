@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     """Every named consumer acknowledges every revocation within this many seconds."""
     feed_batch: int = Field(100, ge=1, le=10_000)
     """Events the SSE feed reads and sends at most in one go (then it reads again)."""
+    checkpoint_interval: float = Field(300.0, ge=0, le=7 * 86400, allow_inf_nan=False)
+    """Seconds between the service's signed checkpoints of the hash chain (issue 13), made only
+    when the log grew since the last one; 0: the service makes none (``mynacard checkpoint``)."""
 
     @field_validator("data_dir")
     @classmethod

@@ -17,8 +17,10 @@ from commands.store_log import record_on_store_log
 from mynacard import output
 from mynacard.bootstrap import open_log, open_write_side
 from mynacard.cli_support import EXIT_DIFFERENCES, EXIT_OK, progress_bar, subcommand_adder
+from mynacard.feed_verify import add_verify_feed
+from mynacard.integrity.checkpoints import ForgedCheckpoint, checkpoint_now, pinned_checkpoints
 from projections.chain_audit import init_chain, verify_chain
-from storage.chain import ChainReport
+from storage.chain import ChainBreak, ChainReport
 from storage.integrity import StoreIntegrityError
 from storage.interface import CommandLog
 
@@ -66,13 +68,19 @@ def chain_report_dict(report: ChainReport, seconds: float | None = None) -> dict
 
 
 def walk_log_chain(settings: Settings, show_progress: bool) -> tuple[ChainReport, float]:
-    """The walk of the configured store's whole log, and how long it took."""
+    """The walk of the configured store's whole log, pinned by its signed checkpoints (a
+    checkpoint whose signature fails is itself the first break), and how long it took."""
     log = open_log(settings, open_events=False)
     try:
         recorder = log.recorder
         assert isinstance(recorder, CommandLog)
         head = recorder.log_max_position()
         started = time.perf_counter()
+        try:
+            pins = pinned_checkpoints(settings, recorder)
+        except ForgedCheckpoint as e:
+            report = ChainReport(0, None, ChainBreak(e.position, e.problem))
+            return report, time.perf_counter() - started
         with progress_bar("verifying the chain", head, show_progress) as advance:
             reached = [0]
 
@@ -80,7 +88,7 @@ def walk_log_chain(settings: Settings, show_progress: bool) -> tuple[ChainReport
                 advance(position - reached[0])
                 reached[0] = position
 
-            report = verify_chain(recorder, progress=progress)
+            report = verify_chain(recorder, pins, progress=progress)
         return report, time.perf_counter() - started
     finally:
         log.close()
@@ -186,8 +194,47 @@ def run_chain(ns: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def run_checkpoint(ns: argparse.Namespace, settings: Settings) -> int:
+    """``mynacard checkpoint``: a signed checkpoint at the chain head (the latest one when the log
+    did not grow since), printed."""
+    log = open_log(settings)
+    try:
+        recorder = log.recorder
+        assert isinstance(recorder, CommandLog)
+        made = checkpoint_now(settings, recorder)
+    finally:
+        log.close()
+    if made is None:
+        if ns.json:
+            output.print_json(None)
+        else:
+            print("the log is empty: there is nothing to sign yet")
+        return EXIT_OK
+    if ns.json:
+        output.print_json(made.as_dict())
+    else:
+        c = made.checkpoint
+        what = "signed" if made.new else "the log did not grow since the latest checkpoint"
+        print(
+            f"checkpoint at position {c.position} ({what}): chain hash {c.chain_hash}, signed at "
+            f"{c.signed_at}, store {c.store_id}, key id {c.key_id}\nsignature {c.signature}"
+        )
+    return EXIT_OK
+
+
 def add_chain_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     add = subcommand_adder(sub, common)
+    add_verify_feed(add)
+    add(
+        "checkpoint",
+        run_checkpoint,
+        "sign a checkpoint of the hash chain at its head",
+        "Recompute the chain from the previous checkpoint to the head and sign (position, chain hash, "
+        "time) with the log signing key (issue 13; docs/events.md, 'The hash chain and checkpoints'). "
+        "When the log did not grow since the latest checkpoint, that one is printed. 'verify --chain' "
+        "checks the log against every checkpoint; the service makes them every "
+        "MYNACARD_CHECKPOINT_INTERVAL seconds.",
+    )
     p = add(
         "chain",
         run_chain,

@@ -26,14 +26,16 @@ from mynacard import output
 from mynacard.bootstrap import open_checkpoints, open_log
 from mynacard.cli_support import EXIT_OK, subcommand_adder
 from mynacard.consumers import consumer_reports, open_consumer
-from projections.event_json import event_to_dict
+from projections.event_json import event_to_dict, feed_event_dict
 from projections.subscriptions import (
     MAX_POSITION,
     DeadLetter,
     NotParked,
     PositionNotInLog,
     check_consumer_name,
+    notification_at,
 )
+from storage.interface import EventChain
 
 MAX_REASON = 500
 
@@ -122,11 +124,18 @@ def run_retry(ns: argparse.Namespace, settings: Settings) -> int:
     name, position = _name(ns.name), _position(ns.position)
     out = sys.stdout
 
-    def emit(at: int, event: Any) -> None:
-        out.write(json.dumps(event_to_dict(event, at), ensure_ascii=False) + "\n")
-        out.flush()
-
     with open_consumer(settings, name) as consumer:
+        recorder = consumer.recorder
+
+        def emit(at: int, event: Any) -> None:
+            line = event_to_dict(event, at)
+            note = notification_at(recorder, at)
+            link = recorder.chain_link_at(at) if isinstance(recorder, EventChain) else None
+            if note is not None and link is not None:  # (the chain fields, as 'events' prints them)
+                line = feed_event_dict(event, note, link.chain_hash)
+            out.write(json.dumps(line, ensure_ascii=False) + "\n")
+            out.flush()
+
         try:
             letters = consumer.redeliver_parked(emit, position)
         except NotParked as e:

@@ -6,6 +6,11 @@ A downstream system written in Python follows the log with::
 
     with open_consumer(settings, "renewal-mailing") as consumer, consumer.lease():
         consumer.run(handle, wait=True, stop=stop)   # retried, then parked; never stuck
+
+It keeps the hash chain over what it delivers and checks each signed checkpoint of the store on
+the way (issue 13, ``projections.chain_follower.ChainGuard``): a log changed behind the
+service stops it with a ``ChainIntegrityError`` naming the position, before the event there is
+handed on. ``verify_chain=False`` leaves that out.
 """
 
 from __future__ import annotations
@@ -20,9 +25,12 @@ from eventsourcing.persistence import ApplicationRecorder, Mapper
 
 from commands.config import Settings
 from mynacard.bootstrap import open_checkpoints, open_log
+from mynacard.integrity.checkpoints import open_chain_checkpoints
+from mynacard.integrity.signing import open_log_signer
+from projections.chain_follower import ChainGuard
 from projections.read_side import UpstreamApp
 from projections.subscriptions import CheckpointNotInLog, DurableConsumer, Retry, log_head
-from storage.interface import Checkpoints
+from storage.interface import ChainCheckpoints, Checkpoints, CommandLog
 
 
 def retry_policy(settings: Settings) -> Retry:
@@ -31,15 +39,33 @@ def retry_policy(settings: Settings) -> Retry:
 
 
 @contextmanager
-def open_consumer(settings: Settings, name: str, log: UpstreamApp | None = None) -> Iterator[DurableConsumer]:
-    """Consumer ``name`` on the configured store (or on ``log``), retrying as the settings say;
-    the log opened here is closed at the end."""
+def open_consumer(
+    settings: Settings, name: str, log: UpstreamApp | None = None, *, verify_chain: bool = True
+) -> Iterator[DurableConsumer]:
+    """Consumer ``name`` on the configured store (or on ``log``), retrying as the settings say,
+    checking the hash chain and the store's checkpoints (unless ``verify_chain`` is false); what
+    is opened here is closed at the end."""
     upstream = log or open_log(settings)
+    signed: ChainCheckpoints | None = None
     try:
+        guard = None
+        recorder = upstream.recorder
+        if verify_chain and isinstance(recorder, CommandLog):
+            signed = open_chain_checkpoints(settings)
+            identity = recorder.store_identity()
+            key = open_log_signer(settings, recorder).public_key
+            guard = ChainGuard(recorder, signed, key, identity.store_id if identity else None)
         yield DurableConsumer(
-            name, open_checkpoints(settings), upstream.recorder, upstream.mapper, retry=retry_policy(settings)
+            name,
+            open_checkpoints(settings),
+            upstream.recorder,
+            upstream.mapper,
+            retry=retry_policy(settings),
+            chain=guard,
         )
     finally:
+        if signed is not None:
+            signed.close()
         if log is None:
             upstream.close()
 

@@ -1,7 +1,11 @@
 """``mynacard events``: the event log as JSON lines for downstream systems, optionally as a
 durable consumer whose checkpoint moves only when the downstream acknowledges (``--ack N``);
 see docs/events.md for the delivery contract. ``mynacard consumers`` (``consumer_commands``)
-lists the consumers and their parked events."""
+lists the consumers and their parked events.
+
+Each event line carries its chain fields, and the store's signed checkpoints come in order among
+the events as lines of their own (``"type": "checkpoint"``, ``mynacard.checkpoint/1``; issue 13,
+``projections.chain_feed``); ``mynacard verify-feed`` checks such a stream."""
 
 from __future__ import annotations
 
@@ -20,7 +24,9 @@ from commands.errors import InputError
 from mynacard import output
 from mynacard.bootstrap import open_checkpoints, open_write_side
 from mynacard.consumer_commands import add_consumer_commands
-from projections.event_json import event_to_dict
+from mynacard.integrity.checkpoints import open_chain_checkpoints
+from projections.chain_feed import Chained, Due, follow_chained
+from projections.event_json import feed_event_dict
 from projections.subscriptions import (
     MAX_POSITION,
     CheckpointMove,
@@ -28,7 +34,6 @@ from projections.subscriptions import (
     DurableConsumer,
     PositionNotInLog,
     check_consumer_name,
-    follow,
 )
 from storage.errors import ConfigurationError
 
@@ -118,54 +123,63 @@ def run_events(ns: argparse.Namespace, settings: Settings) -> int:
         return _move_checkpoint(ns, settings)
     _check_reading_options(ns)
     app = open_write_side(settings)
+    signed = open_chain_checkpoints(settings)
     stop = threading.Event()
     out = sys.stdout
 
-    def emit(position: int, event: Any) -> None:
-        out.write(json.dumps(event_to_dict(event, position), ensure_ascii=False) + "\n")
+    def emit(item: Chained | Due) -> None:
+        if isinstance(item, Due):
+            line = item.checkpoint.as_dict()
+        else:
+            line = feed_event_dict(app.mapper.to_domain_event(item.note), item.note, item.chain_hash)
+        out.write(json.dumps(line, ensure_ascii=False) + "\n")
         out.flush()
+
+    def read(after: int) -> Iterator[list[Chained | Due]]:
+        return follow_chained(
+            app.recorder, signed, after=after, wait=ns.follow, stop=stop, poll_interval=ns.interval
+        )
 
     try:
         if ns.consumer is not None:
             consumer = DurableConsumer(ns.consumer, open_checkpoints(settings), app.recorder, app.mapper)
             with consumer.lease():
-                events = _unacknowledged(consumer, ns, stop)
-                _emit_all(events, emit, ns.limit)
+                _emit_all(read(_unacknowledged(consumer)), emit, ns.limit)
         else:
-            events = follow(
-                app.recorder,
-                app.mapper,
-                after=ns.after or 0,
-                wait=ns.follow,
-                stop=stop,
-                poll_interval=ns.interval,
-            )
-            _emit_all(events, emit, ns.limit)
+            _emit_all(read(ns.after or 0), emit, ns.limit)
     except KeyboardInterrupt:
         stop.set()
     except BrokenPipeError:
         stop.set()
         _silence_stdout()
+    finally:
+        signed.close()
     return EXIT_OK
 
 
-def _unacknowledged(
-    consumer: DurableConsumer, ns: argparse.Namespace, stop: threading.Event
-) -> Iterator[tuple[int, Any]]:
-    """The consumer's events after its acknowledged position; a checkpoint the log does not
-    hold is a configuration problem (exit 6) that says how to recover."""
+def _unacknowledged(consumer: DurableConsumer) -> int:
+    """The consumer's acknowledged position, once the log is shown to hold it; a checkpoint the
+    log does not hold is a configuration problem (exit 6) that says how to recover."""
     try:
-        return consumer.pending(wait=ns.follow, stop=stop, poll_interval=ns.interval)
+        return consumer.check()
     except CheckpointNotInLog as e:
         raise ConfigurationError(f"{e}; {e.advice()}") from None
 
 
-def _emit_all(events: Iterable[tuple[int, Any]], emit: Callable[[int, Any], None], limit: int | None) -> None:
-    """Every event to ``emit``, at most ``limit`` of them."""
-    for n, (position, event) in enumerate(events, 1):
-        emit(position, event)
-        if limit is not None and n >= limit:
-            break
+def _emit_all(
+    batches: Iterable[list[Chained | Due]], emit: Callable[[Chained | Due], None], limit: int | None
+) -> None:
+    """Every item to ``emit``, at most ``limit`` events (and a checkpoint right after the last)."""
+    sent, last = 0, None
+    for batch in batches:
+        for item in batch:
+            if limit is not None and sent >= limit and (isinstance(item, Chained) or item.after != last):
+                return
+            emit(item)
+            if isinstance(item, Chained):
+                sent, last = sent + 1, item.position
+        if limit is not None and sent >= limit:
+            return
 
 
 def _silence_stdout() -> None:

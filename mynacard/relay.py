@@ -3,7 +3,8 @@ one machine (issue 12; the command line is ``mynacard/relay_commands.py``).
 
 Every event after the relay's checkpoint is published, in log order, to
 ``<prefix>.<aggregate>.<event>`` (``mynacard.card.suspended``), its payload the JSON line of
-``mynacard events``, its ``Nats-Msg-Id`` the log position (``mynacard/relay_messages.py``).
+``mynacard events``, its ``Nats-Msg-Id`` the log position (``mynacard/relay_messages.py``); the
+store's signed checkpoints go in order among them (issue 13, ``<prefix>.chain.checkpoint``).
 
 - **In order, no gaps.** One publish at a time: the next event is sent only once JetStream has
   acknowledged (stored) the previous one, so the stream holds a prefix of the log in log order.
@@ -27,8 +28,6 @@ Only ``mynacard relay`` loads this module (and with it the NATS client).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import signal
 import threading
 import time
@@ -36,18 +35,28 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import nats
 from eventsourcing.persistence import Notification
-from nats.aio.client import Client
-from nats.errors import Error as NatsError
-from nats.js import JetStreamContext
 from nats.js.api import PubAck, StorageType, StreamConfig
 from nats.js.errors import APIError, BadRequestError, NotFoundError, ServiceUnavailableError
 
-from mynacard.relay_messages import HEADER_POSITION, covers, message_for
+from mynacard.relay_link import FAILURES as _FAILURES
+from mynacard.relay_link import Link as _Link
+from mynacard.relay_link import Unreachable as _Unreachable
+from mynacard.relay_messages import (
+    CHECKPOINT_KIND,
+    HEADER_KIND,
+    HEADER_POSITION,
+    checkpoint_message_for,
+    covers,
+    message_for,
+    same_checkpoint,
+    same_event,
+)
+from projections.chain_feed import ChainCursor, Due
 from projections.subscriptions import FINGERPRINT_HISTORY, DurableConsumer, log_head, notification_at
 from projections.wakeup import wakeup_for
 from storage.errors import ConfigurationError
+from storage.interface import ChainCheckpoints, EventChain
 from storage.records import fingerprint
 
 DUPLICATE_WINDOW = 3600.0
@@ -55,8 +64,6 @@ DUPLICATE_WINDOW = 3600.0
 ack wait, the retries of ``retry_for``, a restart); a restart after a longer outage needs no
 window (the relay reads where the stream ends)."""
 _BACKOFF = (0.1, 2.0)
-_FAILURES = (TimeoutError, NatsError, OSError)
-"""What a lost connection, a server that does not answer or a timeout raise."""
 
 
 # ----------------------------------------------------------------------------- errors
@@ -130,6 +137,8 @@ class RelayReport:
     log_head: int = 0
     published: int = 0
     """Messages JetStream stored."""
+    checkpoints: int = 0
+    """Checkpoint messages JetStream acknowledged (issue 13)."""
     duplicates: int = 0
     """Publishes JetStream acknowledged as already stored (same ``Nats-Msg-Id``)."""
     first: int | None = None
@@ -150,59 +159,19 @@ Progress = Callable[[str, RelayReport, str], None]
 ``warning``, ``following``."""
 
 
-# ----------------------------------------------------------------------------- the connection
-
-
-class _Link:
-    """One NATS connection, made again after it broke (the client's own reconnection is off: a
-    publish in doubt is retried here, with the same ``Nats-Msg-Id``)."""
-
-    def __init__(self, options: RelayOptions) -> None:
-        self.options = options
-        self.client: Client | None = None
-        self.js: JetStreamContext | None = None
-        self.last_error = ""
-
-    async def _note_error(self, error: Exception) -> None:
-        self.last_error = f"{type(error).__name__}: {error}".rstrip(": ")
-
-    async def connect(self) -> JetStreamContext:
-        if self.client is not None and self.client.is_connected and self.js is not None:
-            return self.js
-        await self.close()
-        self.last_error = ""
-        try:
-            self.client = await nats.connect(
-                self.options.servers,
-                name="mynacard-relay",
-                connect_timeout=2,
-                allow_reconnect=False,
-                max_reconnect_attempts=1,  # the initial connect tries each server twice
-                reconnect_time_wait=0.2,
-                error_cb=self._note_error,
-            )
-        except _FAILURES as e:
-            raise _Unreachable(self.last_error or f"{type(e).__name__}: {e}") from None
-        self.js = self.client.jetstream(timeout=self.options.ack_timeout)
-        return self.js
-
-    async def close(self) -> None:
-        client, self.client, self.js = self.client, None, None
-        if client is not None and not client.is_closed:
-            with contextlib.suppress(*_FAILURES):
-                await asyncio.wait_for(client.close(), 5)
-
-
-class _Unreachable(Exception):
-    """The connection could not be made (the reason is the client's last error)."""
-
-
 # ----------------------------------------------------------------------------- the relay
 
 
 class Relay:
-    def __init__(self, consumer: DurableConsumer, options: RelayOptions, progress: Progress) -> None:
+    def __init__(
+        self,
+        consumer: DurableConsumer,
+        options: RelayOptions,
+        progress: Progress,
+        checkpoints: ChainCheckpoints | None = None,
+    ) -> None:
         self.consumer = consumer
+        self.checkpoints = checkpoints
         self.options = options
         self.progress = progress
         self.link = _Link(options)
@@ -305,7 +274,12 @@ class Relay:
         if position <= after:
             return after
         note = notification_at(self.recorder, position)
-        if note is None or not _same_event(last.data, self._message(note)[1]):
+        if (last.headers or {}).get(HEADER_KIND) == CHECKPOINT_KIND:
+            chain = self.recorder if isinstance(self.recorder, EventChain) else None
+            held = note is not None and chain is not None and same_checkpoint(last.data, chain.chain_link_at)
+        else:
+            held = note is not None and same_event(last.data, self._message(note, None)[1])
+        if note is None or not held:
             head = log_head(self.recorder)
             found = f"the log ends at {head}" if position > head else "the log holds another event there"
             raise StreamConflict(
@@ -338,8 +312,8 @@ class Relay:
 
     # -- publishing
 
-    def _message(self, note: Notification) -> tuple[str, bytes, dict[str, str]]:
-        return message_for(self.options.prefix, note.id, self.consumer.mapper.to_domain_event(note))
+    def _message(self, note: Notification, chain_hash: bytes | None) -> tuple[str, bytes, dict[str, str]]:
+        return message_for(self.options.prefix, note, self.consumer.mapper.to_domain_event(note), chain_hash)
 
     def _checkpoint(self, note: Notification) -> None:
         self.consumer.store.advance(self.consumer.name, note.id, fingerprint(note), keep=FINGERPRINT_HISTORY)
@@ -348,16 +322,21 @@ class Relay:
         o = self.options
         wakeup = None if o.once else wakeup_for(self.recorder)
         acked: Notification | None = None
+        cursor = ChainCursor(self.recorder, self.checkpoints, after)
         try:
             following = False
             while not stop.is_set():
-                notes = self.recorder.select_notifications(
-                    start=after, limit=o.batch, inclusive_of_start=False
-                )
-                for note in notes:
-                    if stop.is_set() or not await self._publish(note, report, stop):
+                items, full = cursor.read(o.batch)
+                for item in items:
+                    if isinstance(item, Due):
+                        message = checkpoint_message_for(o.prefix, item.checkpoint, item.after)
+                        if stop.is_set() or not await self._publish(message, item.after, report, stop, True):
+                            break
+                        continue
+                    message = self._message(item.note, item.chain_hash)
+                    if stop.is_set() or not await self._publish(message, item.position, report, stop):
                         break
-                    acked = note
+                    acked = item.note
                 if acked is not None and acked.id > after:
                     batch_from = after + 1
                     self._checkpoint(acked)
@@ -369,7 +348,7 @@ class Relay:
                         f"published positions {batch_from}–{after} (so far {report.published} new, "
                         f"{report.duplicates} duplicates); checkpoint {after}",
                     )
-                if len(notes) == o.batch:
+                if full:
                     continue
                 if o.once:
                     break
@@ -400,11 +379,19 @@ class Relay:
         else:
             await asyncio.to_thread(stop.wait, self.options.interval)
 
-    async def _publish(self, note: Notification, report: RelayReport, stop: threading.Event) -> bool:
-        """Publish one event and wait for JetStream's ack, retrying (same ``Nats-Msg-Id``) for
-        ``retry_for`` seconds; False when ``stop`` was set meanwhile (not acknowledged)."""
+    async def _publish(
+        self,
+        message: tuple[str, bytes, dict[str, str]],
+        position: int,
+        report: RelayReport,
+        stop: threading.Event,
+        checkpoint: bool = False,
+    ) -> bool:
+        """Publish one message (of the event at ``position``, or a checkpoint) and wait for
+        JetStream's ack, retrying (same ``Nats-Msg-Id``) for ``retry_for`` seconds; False when
+        ``stop`` was set meanwhile (not acknowledged)."""
         o = self.options
-        subject, payload, headers = self._message(note)
+        subject, payload, headers = message
         deadline: float | None = None
         delay = _BACKOFF[0]
         while True:
@@ -416,7 +403,7 @@ class Relay:
                 break
             except BadRequestError as e:  # e.g. the subject belongs to another stream: no retry helps
                 raise NatsUnavailable(
-                    o.url, f"refuses the message: {e.description or e}", report.checkpoint, note.id
+                    o.url, f"refuses the message: {e.description or e}", report.checkpoint, position
                 ) from None
             except (_Unreachable, *_FAILURES) as e:
                 reason = f"{type(e).__name__}: {e}".rstrip(": ")
@@ -426,39 +413,34 @@ class Relay:
                     self.progress(
                         "retrying",
                         report,
-                        f"position {note.id} not acknowledged ({reason}); retrying for {o.retry_for:g} s",
+                        f"position {position} not acknowledged ({reason}); retrying for {o.retry_for:g} s",
                     )
                 if now >= deadline:
                     raise NatsUnavailable(
-                        o.url, f"stopped acknowledging ({reason})", report.checkpoint, note.id
+                        o.url, f"stopped acknowledging ({reason})", report.checkpoint, position
                     ) from None
                 await self.link.close()
                 if await asyncio.to_thread(stop.wait, min(delay, max(0.0, deadline - now))):
                     return False
                 delay = min(delay * 2, _BACKOFF[1])
+        if checkpoint:
+            report.checkpoints += 0 if ack.duplicate else 1
+            return True
         if ack.duplicate:
             report.duplicates += 1
         else:
             report.published += 1
-        report.first = note.id if report.first is None else report.first
-        report.last = note.id
+        report.first = position if report.first is None else report.first
+        report.last = position
         return True
 
 
-def _same_event(published: bytes | None, logged: bytes) -> bool:
-    """Whether two payloads are the same stored event (compared on its identity, so a payload
-    published before ``mynacard.event/1`` gained a field still matches)."""
-    try:
-        a, b = json.loads(published or b"null"), json.loads(logged)
-        return isinstance(a, dict) and all(a.get(k) == b[k] for k in _IDENTITY)
-    except (ValueError, KeyError):
-        return False
-
-
-_IDENTITY = ("position", "aggregate_id", "version", "topic", "recorded_at")
-
-
-def relay(consumer: DurableConsumer, options: RelayOptions, progress: Progress) -> RelayReport:
+def relay(
+    consumer: DurableConsumer,
+    options: RelayOptions,
+    progress: Progress,
+    checkpoints: ChainCheckpoints | None = None,
+) -> RelayReport:
     """Run the relay in this thread until the end of the log (``once``) or SIGTERM / SIGINT (a
     clean stop: the publish in flight is acknowledged or not, the checkpoint covers what was)."""
     stop = threading.Event()
@@ -468,7 +450,7 @@ def relay(consumer: DurableConsumer, options: RelayOptions, progress: Progress) 
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         try:
-            return await Relay(consumer, options, progress).run(stop)
+            return await Relay(consumer, options, progress, checkpoints).run(stop)
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)

@@ -16,6 +16,7 @@ from commands.config import Settings
 from commands.errors import InputError
 from mynacard import output
 from mynacard.bootstrap import open_checkpoints, open_log
+from mynacard.integrity.checkpoints import open_chain_checkpoints
 from projections.subscriptions import CheckpointNotInLog, DurableConsumer, check_consumer_name
 from storage.errors import ConfigurationError, ConsumerBusy
 
@@ -121,8 +122,12 @@ def run_relay(ns: argparse.Namespace, settings: Settings) -> int:
     log = open_log(settings)
     try:
         consumer = DurableConsumer(ns.consumer, open_checkpoints(settings), log.recorder, log.mapper)
-        with consumer.lease():
-            report = relay(consumer, options, progress)
+        signed = open_chain_checkpoints(settings)
+        try:
+            with consumer.lease():
+                report = relay(consumer, options, progress, signed)
+        finally:
+            signed.close()
     except ConsumerBusy as e:
         output.print_error(_busy(e, ns.consumer), ns.json)
         return EXIT_CONFLICT

@@ -14,6 +14,7 @@ from lifecycle.card import events as ev
 from lifecycle.erasure import personal_fields
 from lifecycle.holder.events import ALL_HOLDER_EVENTS
 from lifecycle.store_log import ALL_STORE_LOG_EVENTS
+from projections.chain_docs import chain_section
 from projections.event_json import _COMMON, EVENT_SCHEMA
 from projections.subscriptions import FINGERPRINT_HISTORY, MAX_CONSUMER_NAME
 
@@ -189,6 +190,7 @@ def document() -> str:
         "",
         *_versions_section(),
         *_consumer_contract(),
+        *chain_section(),
     ]
     for title, classes in (
         ("Card events", ev.ALL_CARD_EVENTS),

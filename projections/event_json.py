@@ -10,6 +10,10 @@ Shape ``mynacard.event/1``::
 
 Dates are ISO strings; ``data`` holds every field of the event class except the common ones. A
 personal field of a person who was forgotten (issue 13) reads ``{"erased": true}``.
+
+The feeds (SSE, ``mynacard events``, the NATS relay) add what a consumer needs to keep the hash
+chain (issue 13, ``projections.chain_feed.chained_fields``): ``originator_id``,
+``originator_version``, ``payload_sha256``, ``chain_hash``, and ``topic`` is the stored topic.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from uuid import UUID
 
 from lifecycle.calendar import to_jst
 from lifecycle.erasure import ERASED
+from projections.chain_feed import chained_fields
 
 EVENT_SCHEMA = "mynacard.event/1"
 _COMMON = {
@@ -81,3 +86,9 @@ def event_to_dict(event: Any, position: int | None = None) -> dict[str, Any]:
         "command_id": jsonable(fields.get("command_id")),
         "data": {k: jsonable(v) for k, v in fields.items() if k not in _COMMON},
     }
+
+
+def feed_event_dict(event: Any, note: Any, chain_hash: bytes | None) -> dict[str, Any]:
+    """An event as the feeds deliver it: ``event_to_dict`` with the chain fields of its stored
+    form ``note`` (``projections.chain_feed.chained_fields``)."""
+    return {**event_to_dict(event, note.id), **chained_fields(note, chain_hash)}

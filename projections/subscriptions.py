@@ -22,6 +22,8 @@ renewal-notice mailing.
     (``CheckpointNotInLog`` when an older backup of the store was restored, or the checkpoints
     belong to another store): nothing is skipped or silently not delivered.
   - ``lease()`` makes a consumer name readable by one process at a time (``ConsumerBusy``).
+  - Given ``chain`` (``projections.chain_follower.ChainGuard``), ``pending`` and ``run`` keep
+    the hash chain over what they deliver and check each signed checkpoint (issue 13).
 
 May import: ``eventsourcing.persistence``, the standard library, ``storage`` (its interface,
 records and errors; never a backend), ``projections.wakeup`` and ``projections.dead_letters``.
@@ -245,9 +247,11 @@ class DurableConsumer:
         mapper: Mapper[UUID],
         *,
         retry: Retry | None = None,
+        chain: Callable[[int, Iterator[Notification]], Iterator[Notification]] | None = None,
     ) -> None:
         self.name = check_consumer_name(name)
         self.retry = retry
+        self.chain = chain
         self.checkpoints = checkpoints
         self.store = checkpoints
         """Where the checkpoint and its fingerprints are kept (the same object as ``checkpoints``)."""
@@ -304,9 +308,12 @@ class DurableConsumer:
         """The events after the acknowledged position (checked first), in order; the checkpoint
         does not move: the receiver acknowledges what it has handled with ``acknowledge``."""
         after = self.check()
-        return follow(
-            self.recorder, self.mapper, after=after, wait=wait, stop=stop, poll_interval=poll_interval
-        )
+        notes = self._read(after, wait=wait, stop=stop, poll_interval=poll_interval)
+        return ((n.id, self.mapper.to_domain_event(n)) for n in notes)
+
+    def _read(self, after: int, **options: Any) -> Iterator[Notification]:
+        notes = notifications(self.recorder, after=after, **options)
+        return notes if self.chain is None else self.chain(after, notes)
 
     def acknowledge(self, position: int, *, by: str = "acknowledgement") -> CheckpointMove:
         """Everything up to ``position`` was handled: move the checkpoint forward to it. At or
@@ -363,9 +370,7 @@ class DurableConsumer:
         Returns how many events the checkpoint moved over (handled or parked)."""
         retry = retry or self.retry
         delivered = 0
-        for n in notifications(
-            self.recorder, after=self.check(), wait=wait, stop=stop, poll_interval=poll_interval
-        ):
+        for n in self._read(self.check(), wait=wait, stop=stop, poll_interval=poll_interval):
             event = self.mapper.to_domain_event(n)
             if retry is None:
                 handler(n.id, event)

@@ -11,12 +11,14 @@ pattern: one interface module, one module per backend implementing it).
 - ``StaffRegistry``: staff tokens (their hashes) and the append-only access records.
 - ``PersonKeys`` (``storage.person_keys``): each person's data key, wrapped by the key ring, and
   the card → person map (issue 13, erasure).
+- ``ChainCheckpoints``: the signed checkpoints of the hash chain (append-only).
 - ``StorageFactory``: the library's ``InfrastructureFactory`` that also makes the recorders above;
   a backend module (``storage.sqlite``, ``storage.postgres``) holds exactly one subclass, found
   by the ``PERSISTENCE_MODULE`` setting.
 
 May import: the standard library, ``eventsourcing.persistence``, ``storage.records``,
-``storage.checkpoints``, ``storage.staff`` and ``storage.person_keys``.
+``storage.checkpoints``, ``storage.chain``, ``storage.chain_checkpoints``, ``storage.staff`` and
+``storage.person_keys``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from uuid import UUID
 from eventsourcing.persistence import InfrastructureFactory, Tracking, TrackingRecorder
 
 from storage.chain import ChainLink, ChainRow, EventColumns, merge_rows
+from storage.chain_checkpoints import SignedCheckpoint
 from storage.checkpoints import DeadLetter
 from storage.person_keys import PersonKeys
 from storage.records import (
@@ -133,6 +136,28 @@ class CommandLog(EventChain, ABC):
         store's clock row). Every such save advances it in its own transaction, and a save whose
         recorded time lies before it fails as a conflict (``IntegrityError``): whatever writers
         race, recorded time never goes backwards along the log."""
+
+
+class ChainCheckpoints(ABC):
+    """Signed checkpoints of the hash chain (``storage.chain_checkpoints``), in the event store's
+    own database; append-only (the tables refuse an update or a delete), one per position."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    @abstractmethod
+    def add_checkpoint(self, checkpoint: SignedCheckpoint) -> SignedCheckpoint:
+        """Store ``checkpoint`` unless one is stored at its position; the one stored there."""
+
+    @abstractmethod
+    def latest_checkpoint(self) -> SignedCheckpoint | None:
+        """The checkpoint at the highest position, if any."""
+
+    @abstractmethod
+    def checkpoints(
+        self, after: int = 0, until: int = 2**63 - 1, limit: int = 10_000
+    ) -> list[SignedCheckpoint]:
+        """Up to ``limit`` checkpoints at positions after ``after`` through ``until``, by position."""
 
 
 # ----------------------------------------------------------------------------- read models
@@ -416,3 +441,7 @@ class StorageFactory(InfrastructureFactory[TTracking]):
     def person_keys(self) -> PersonKeys:
         """The person keys and the card → person map, in the event store's own database
         (tables created on first use; issue 13)."""
+
+    @abstractmethod
+    def chain_checkpoints(self) -> ChainCheckpoints:
+        """The signed checkpoints of the hash chain (table created on first use)."""

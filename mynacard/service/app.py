@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.openapi.utils import get_openapi
 
 from commands.config import Settings
+from mynacard.service.checkpoint_routes import add_checkpoint_routes
 from mynacard.service.feed_routes import add_feed_routes
 from mynacard.service.identity import Authenticator
 from mynacard.service.operation_routes import add_operation_routes
@@ -35,7 +36,8 @@ The back-office service of mynacard: every write command of the CLI is a POST ge
 its command model; reads answer from the read models (and audit replay from the log).
 
 * **Authentication**: `Authorization: Bearer <token>` on every route but `/`, `/healthz`,
-  `/readyz`, `/docs` and `/openapi.json`. Tokens: `mynacard token create --name N --role R`.
+  `/readyz`, `/docs`, `/openapi.json` and what relying parties need: `/ca.pem`,
+  `/checkpoints/latest`, `/checkpoints/public-key`. Tokens: `mynacard token create --name N --role R`.
 * **Writes** need `Idempotency-Key: <uuid>` (the command id). A replay answers the first result
   (200, `Idempotent-Replayed: true`); the same key with another body is 409.
 * **Errors** are RFC 9457 problem details (`application/problem+json`) naming the field and the
@@ -81,6 +83,7 @@ def create_app(settings: Settings | None = None, authenticator: Authenticator | 
     add_operation_routes(app)
     add_pki_routes(app)
     add_feed_routes(app)
+    add_checkpoint_routes(app)
     add_pages(app)
 
     @app.middleware("http")

@@ -9,7 +9,8 @@ server-sent events, and named consumers acknowledging over HTTP.
   stream per name at a time, as the CLI's lease). When nothing happened for
   ``MYNACARD_FEED_HEARTBEAT`` seconds it sends the comment ``: heartbeat``. ``?follow=false``
   ends the stream at the end of the log, ``?limit=N`` after N events, ``?until_position=N``
-  once the log was read through position N.
+  once the log was read through position N. Events carry their chain fields and signed
+  checkpoints come among them as ``event: checkpoint`` frames (issue 13: ``projections.chain_feed``).
 - ``POST /consumers/{name}/ack`` ``{"position": N}``: the consumer handled everything up to N
   (forward only; 409 when its checkpoint is not in this log, 422 beyond the end of the log);
   acknowledging exactly a parked event's position settles it. ``GET /consumers/{name}``: its
@@ -49,11 +50,13 @@ from lifecycle.holder.events import ALL_HOLDER_EVENTS
 from mynacard.bootstrap import open_checkpoints
 from mynacard.consumer_commands import letter_dict
 from mynacard.consumers import consumer_report
+from mynacard.service.checkpoint_routes import checkpoints_of
 from mynacard.service.guard import require, service_of
 from mynacard.service.problems import PROBLEM_JSON, PROBLEM_SCHEMA, problem
 from mynacard.service.roles import Permission
 from mynacard.service.state import Service
-from projections.event_json import event_to_dict
+from projections.chain_feed import ChainCursor, Due
+from projections.event_json import feed_event_dict
 from projections.subscriptions import (
     MAX_POSITION,
     CheckpointNotInLog,
@@ -64,7 +67,7 @@ from projections.subscriptions import (
 )
 from projections.wakeup import wakeup_for
 from storage.errors import ConsumerBusy
-from storage.interface import Checkpoints
+from storage.interface import ChainCheckpoints, Checkpoints
 
 EVENT_STREAM = "text/event-stream"
 HEARTBEAT = b": heartbeat\n\n"
@@ -184,22 +187,39 @@ class Reading:
     topics: frozenset[str] | None
     batch: int
     until: int | None
+    checkpoints: ChainCheckpoints | None = None
 
 
-def read_frames(reading: Reading, after: int) -> tuple[list[bytes], int, bool]:
-    """The SSE events of the next batch after ``after`` (blocking: run in the threadpool), the
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One SSE frame: an event's (``event``) or a checkpoint's, and the position it is at."""
+
+    position: int
+    event: bool
+    body: bytes
+
+
+def read_frames(reading: Reading, cursor: ChainCursor) -> tuple[list[Frame], int, bool]:
+    """The SSE frames of the next batch after the cursor (blocking: run in the threadpool), the
     last position read, and whether the batch was full (more may be waiting)."""
-    notes = reading.recorder.select_notifications(
-        start=after, limit=reading.batch, stop=reading.until, inclusive_of_start=False
-    )
+    items, full = cursor.read(reading.batch, reading.until)
     frames = []
-    for n in notes:
+    for item in items:
+        if isinstance(item, Due):
+            data = json.dumps(item.checkpoint.as_dict(), separators=(",", ":"))
+            body = f"id: {item.after}\nevent: checkpoint\ndata: {data}\n\n".encode()
+            frames.append(Frame(item.after, False, body))
+            continue
+        n = item.note
         if reading.topics is not None and n.topic not in reading.topics:
             continue  # (not decrypted)
         event = reading.mapper.to_domain_event(n)
-        data = json.dumps(event_to_dict(event, n.id), ensure_ascii=False, separators=(",", ":"))
-        frames.append(f"id: {n.id}\nevent: {type(event).__name__}\ndata: {data}\n\n".encode())
-    return frames, (notes[-1].id if notes else after), len(notes) == reading.batch
+        json_ = feed_event_dict(event, n, item.chain_hash)
+        data = json.dumps(json_, ensure_ascii=False, separators=(",", ":"))
+        frames.append(
+            Frame(n.id, True, f"id: {n.id}\nevent: {type(event).__name__}\ndata: {data}\n\n".encode())
+        )
+    return frames, cursor.position, full
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,17 +233,22 @@ class Pace:
 async def event_stream(reading: Reading, after: int, pace: Pace, ticker: LogTicker) -> AsyncGenerator[bytes]:
     """The SSE stream after position ``after``."""
     loop = asyncio.get_running_loop()
-    position, sent, quiet_since = after, 0, loop.time()
+    sent, quiet_since = 0, loop.time()
+    cursor = ChainCursor(reading.recorder, reading.checkpoints, after)
     ticker.join()
     try:
         while True:
             seen = ticker.generation
-            frames, position, full = await run_in_threadpool(read_frames, reading, position)
+            frames, position, full = await run_in_threadpool(read_frames, reading, cursor)
+            last = None
             for frame in frames:
-                yield frame
-                sent += 1
-                if pace.limit is not None and sent >= pace.limit:
+                if pace.limit is not None and sent >= pace.limit and (frame.event or frame.position != last):
                     return
+                yield frame.body  # (a checkpoint right after the last event still comes)
+                if frame.event:
+                    sent, last = sent + 1, frame.position
+            if pace.limit is not None and sent >= pace.limit:
+                return
             if frames:
                 quiet_since = loop.time()
             if reading.until is not None and position >= reading.until:
@@ -416,7 +441,12 @@ def add_feed_routes(app: FastAPI) -> None:
         await run_in_threadpool(service.count_access, identity, "/events")
         settings = service.settings
         reading = Reading(
-            service.write.recorder, service.write.mapper, topics, settings.feed_batch, until_position
+            service.write.recorder,
+            service.write.mapper,
+            topics,
+            settings.feed_batch,
+            until_position,
+            checkpoints_of(request),
         )
         pace = Pace(follow, limit, settings.feed_heartbeat, settings.feed_poll_interval)
         return EventStreamResponse(

@@ -11,6 +11,7 @@ from __future__ import annotations
 from eventsourcing.postgres import PostgresFactory, PostgresTrackingRecorder
 
 from storage.interface import StorageFactory
+from storage.postgres.chain_checkpoints import PostgresChainCheckpoints
 from storage.postgres.checkpoints import PostgresCheckpoints
 from storage.postgres.event_store import PostgresCommandLogRecorder
 from storage.postgres.lifecycle_view import PostgresLifecycleView
@@ -38,3 +39,6 @@ class PostgresStorage(PostgresFactory, StorageFactory[PostgresTrackingRecorder])
 
     def person_keys(self) -> PostgresPersonKeys:
         return PostgresPersonKeys(self.datastore, self.env.name.lower())
+
+    def chain_checkpoints(self) -> PostgresChainCheckpoints:
+        return PostgresChainCheckpoints(self.datastore, self.env.name.lower())

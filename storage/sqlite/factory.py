@@ -9,6 +9,7 @@ from __future__ import annotations
 from eventsourcing.sqlite import SQLiteFactory, SQLiteTrackingRecorder
 
 from storage.interface import StorageFactory
+from storage.sqlite.chain_checkpoints import SQLiteChainCheckpoints
 from storage.sqlite.checkpoints import SQLiteCheckpoints
 from storage.sqlite.event_store import SQLiteCommandLogRecorder
 from storage.sqlite.lifecycle_view import SQLiteLifecycleView
@@ -42,3 +43,6 @@ class SQLiteStorage(SQLiteFactory, StorageFactory[SQLiteTrackingRecorder]):
 
     def person_keys(self) -> SQLitePersonKeys:
         return SQLitePersonKeys(self.datastore)
+
+    def chain_checkpoints(self) -> SQLiteChainCheckpoints:
+        return SQLiteChainCheckpoints(self.datastore)

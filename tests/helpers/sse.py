@@ -39,5 +39,6 @@ def frames(lines: Iterable[str]) -> Iterator[Frame]:
 
 
 def events_of(lines: Iterable[str]) -> list[Frame]:
-    """The events of a finished stream (comments left out)."""
-    return [f for f in frames(lines) if f.comment is None]
+    """The events of a finished stream (comments and signed checkpoints, ``event: checkpoint``
+    (issue 13), left out, as an ``EventSource`` listening for event types leaves them)."""
+    return [f for f in frames(lines) if f.comment is None and f.event != "checkpoint"]

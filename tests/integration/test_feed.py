@@ -23,8 +23,9 @@ from mynacard.bootstrap import open_checkpoints, open_log, open_staff_registry
 from mynacard.service import feed_routes
 from mynacard.service.identity import Role
 from projections.dead_letters import DELIVERED, Retry
-from projections.event_json import event_to_dict
+from projections.event_json import feed_event_dict
 from projections.subscriptions import DurableConsumer
+from storage.interface import EventChain
 from tests.helpers.backend import POSTGRES
 from tests.helpers.service import MY_NUMBER, Api, in_process, make_token, service_settings
 from tests.helpers.sse import Frame, frames
@@ -55,11 +56,22 @@ class Feed:
         return [f.id for f in self.stream(**params) if f.id is not None]
 
     def expected(self) -> dict[int, dict[str, Any]]:
-        """Every event of the log as ``event_to_dict`` gives it (through JSON), by position."""
+        """Every event of the log as ``feed_event_dict`` gives it (through JSON), by position, its
+        chain hash the stored one (issue 13: the feed's recomputed hash is the log's)."""
         log = open_log(self.settings)
         try:
+            recorder = log.recorder
+            assert isinstance(recorder, EventChain)
             return {
-                n.id: json.loads(json.dumps(event_to_dict(log.mapper.to_domain_event(n), n.id)))
+                n.id: json.loads(
+                    json.dumps(
+                        feed_event_dict(
+                            log.mapper.to_domain_event(n),
+                            n,
+                            recorder.chain_link_at(n.id).chain_hash,  # type: ignore[union-attr]
+                        )
+                    )
+                )
                 for n in log.recorder.select_notifications(1, 100_000)
             }
         finally:

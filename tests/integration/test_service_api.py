@@ -53,7 +53,14 @@ ALLOWED: dict[tuple[str, str], set[Role]] = {
 """Who may call each route (the README's roles table); a command route: clerk and supervisor,
 an irreversible one (invalidate, return, lapse) supervisor only; erasure (forget, issue 13)
 supervisor and admin."""
-PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/ca.pem")}
+PUBLIC = {
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/ca.pem"),
+    ("GET", "/checkpoints/latest"),
+    ("GET", "/checkpoints/public-key"),
+}
+"""Routes every caller may use without a token (relying parties need them: issue 12, issue 13)."""
 
 for _model in COMMAND_MODELS:
     ALLOWED[("POST", route_of(_model))] = (

@@ -21,7 +21,7 @@ from commands import models as m
 from commands.application import CardLifecycle
 from mynacard.bootstrap import open_checkpoints, open_write_side
 from projections import subscriptions
-from projections.event_json import EVENT_SCHEMA, event_to_dict
+from projections.event_json import EVENT_SCHEMA, feed_event_dict
 from projections.subscriptions import CheckpointNotInLog, ConsumerBusy, DurableConsumer, follow
 from tests.helpers import backend
 from tests.helpers.backend import settings as settings_for
@@ -420,8 +420,9 @@ def test_events_json_lines_have_the_documented_shape(data_dir: tuple[Path, CardL
     story.run(m.ChangeCardInformation, "2021-02-01T10:00", facts=["address"], pin_confirmed=True)
     story.run(m.ReportLoss, "2021-03-02T10:00", lost_at_home=True, effective_at="2021-03-01T22:00")
     ids = log_ids(app)
+    links = app.command_log
     expected = {
-        n.id: event_to_dict(app.mapper.to_domain_event(n), n.id)
+        n.id: feed_event_dict(app.mapper.to_domain_event(n), n, links.chain_link_at(n.id).chain_hash)  # type: ignore[union-attr]
         for n in app.recorder.select_notifications(1, 100_000)
     }
 
@@ -464,6 +465,11 @@ def test_events_json_lines_have_the_documented_shape(data_dir: tuple[Path, CardL
             "actor",
             "command_id",
             "data",
+            # issue 13: what a consumer needs to keep the hash chain
+            "originator_id",
+            "originator_version",
+            "payload_sha256",
+            "chain_hash",
         }
         assert (e["type"], e["topic"]) in documented, e["type"]
         assert e["aggregate"] in {"card", "certificate", "holder"}  # holder: the person (R62–R65)

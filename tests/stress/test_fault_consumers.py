@@ -192,13 +192,17 @@ def test_a_second_reader_of_the_same_consumer_exits_5(store: tuple[Path, CardLif
     assert positions_of(events_cli(path, "--consumer", CONSUMER, "--json")) == ids[2:]
 
 
-def truncate_log(app: CardLifecycle, keep_through: int) -> None:
+def truncate_log(path: Path, app: CardLifecycle, keep_through: int) -> None:
     """What restoring an older backup of the event store does to the log: the events after
-    position ``keep_through`` are gone."""
+    position ``keep_through`` are gone, and so are their hash chain rows (issue 13: the backup
+    holds the chain as it was)."""
     later = [n for n in app.recorder.select_notifications(1, 100_000) if n.id > keep_through]
     for n in reversed(later):
         harness.delete_event(app, n.originator_id, n.originator_version)
     assert log_ids(app)[-1] == keep_through
+    chain_table = "mynacard_event_chain" if backend.POSTGRES else "event_chain"
+    statement = "DELETE FROM {table} WHERE position > ?"
+    backend.tamper(backend.settings(path), "mynacard.sqlite", chain_table, statement, (keep_through,))
 
 
 def test_a_restored_event_store_is_refused_with_the_position_to_resume_from(
@@ -214,7 +218,7 @@ def test_a_restored_event_store_is_refused_with_the_position_to_resume_from(
     ids = log_ids(app)
     for position in (ids[4], ids[9], ids[-1]):
         assert events_cli(path, "--consumer", CONSUMER, "--ack", str(position)).returncode == 0
-    truncate_log(app, ids[6])
+    truncate_log(path, app, ids[6])
 
     def refused(*args: str) -> str:
         done = events_cli(path, "--consumer", CONSUMER, "--json", *args)
