@@ -8,7 +8,6 @@ See ``storage.chain`` for what is hashed and ``projections.chain_audit`` for the
 from __future__ import annotations
 
 import argparse
-import time
 from typing import Any
 
 from commands.config import Settings
@@ -18,80 +17,35 @@ from mynacard import output
 from mynacard.bootstrap import open_log, open_write_side
 from mynacard.cli_support import EXIT_DIFFERENCES, EXIT_OK, progress_bar, subcommand_adder
 from mynacard.feed_verify import add_verify_feed
-from mynacard.integrity.checkpoints import ForgedCheckpoint, checkpoint_now, pinned_checkpoints
-from projections.chain_audit import init_chain, verify_chain
-from storage.chain import ChainBreak, ChainReport
-from storage.integrity import StoreIntegrityError
+from mynacard.integrity.chain_check import (
+    ACCEPT_FLAG,
+    BrokenChain,
+    chain_report_dict,
+    walk_store_chain,
+)
+from mynacard.integrity.checkpoints import checkpoint_now
+from projections.chain_audit import init_chain
+from storage.chain import ChainReport
 from storage.interface import CommandLog
-
-ACCEPT_FLAG = "--accept-broken-chain"
-
-
-class BrokenChain(StoreIntegrityError):
-    """The log's hash chain is broken: read models are not built from it (exit 7)."""
-
-    def __init__(self, report: ChainReport) -> None:
-        assert report.first_break is not None or report.unchained
-        self.report = report
-        if report.first_break is not None:
-            where, problem = report.first_break.position, report.first_break.problem
-            text = f"the log's hash chain is broken at position {where}: {problem}"
-        else:
-            text = f"the log holds {report.unchained} events that were never chained"
-        super().__init__(
-            f"{text}. Nothing was rebuilt: the read models would follow a log that is not the one "
-            "recorded. Find out what happened ('mynacard verify --chain'; restore the store from a "
-            f"backup), or rebuild anyway with '{ACCEPT_FLAG} --reason TEXT' (recorded on the log)"
-        )
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "kind": "integrity",
-            "message": str(self),
-            "chain": chain_report_dict(self.report),
-            "hint": f"mynacard verify --chain; or mynacard rebuild {ACCEPT_FLAG} --reason TEXT",
-        }
-
-
-def chain_report_dict(report: ChainReport, seconds: float | None = None) -> dict[str, Any]:
-    found: dict[str, Any] = {
-        "ok": report.ok,
-        "events": report.events,
-        "head": report.head.as_dict() if report.head else None,
-        "first_break": report.first_break.as_dict() if report.first_break else None,
-        "unchained": report.unchained,
-    }
-    if seconds is not None:
-        found["seconds"] = round(seconds, 3)
-        found["events_per_second"] = round(report.events / seconds) if seconds > 0 else None
-    return found
 
 
 def walk_log_chain(settings: Settings, show_progress: bool) -> tuple[ChainReport, float]:
-    """The walk of the configured store's whole log, pinned by its signed checkpoints (a
-    checkpoint whose signature fails is itself the first break), and how long it took."""
+    """``walk_store_chain`` with a progress bar on a terminal."""
     log = open_log(settings, open_events=False)
     try:
         recorder = log.recorder
         assert isinstance(recorder, CommandLog)
         head = recorder.log_max_position()
-        started = time.perf_counter()
-        try:
-            pins = pinned_checkpoints(settings, recorder)
-        except ForgedCheckpoint as e:
-            report = ChainReport(0, None, ChainBreak(e.position, e.problem))
-            return report, time.perf_counter() - started
-        with progress_bar("verifying the chain", head, show_progress) as advance:
-            reached = [0]
-
-            def progress(position: int, _head: int) -> None:
-                advance(position - reached[0])
-                reached[0] = position
-
-            report = verify_chain(recorder, pins, progress=progress)
-        return report, time.perf_counter() - started
     finally:
         log.close()
+    with progress_bar("verifying the chain", head, show_progress) as advance:
+        reached = [0]
+
+        def progress(position: int, _head: int) -> None:
+            advance(position - reached[0])
+            reached[0] = position
+
+        return walk_store_chain(settings, progress)
 
 
 def print_chain_report(report: ChainReport, seconds: float) -> None:

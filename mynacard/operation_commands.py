@@ -15,8 +15,6 @@ from commands.sweep import sweep
 from mynacard import output
 from mynacard.bootstrap import open_read_side, open_write_side, rotate_store_key
 from mynacard.chain_commands import (
-    ACCEPT_FLAG,
-    chain_report_dict,
     check_before_rebuild,
     print_chain_report,
     run_verify_chain,
@@ -32,6 +30,7 @@ from mynacard.cli_support import (
     today_of,
     views_on_this_log,
 )
+from mynacard.integrity.chain_check import ACCEPT_FLAG, chain_report_dict
 from projections.verify import verify
 
 

@@ -47,6 +47,7 @@ from commands.errors import InputError
 from lifecycle.card.events import ALL_CARD_EVENTS
 from lifecycle.certificate import CertificateEvent, CertificateIssued
 from lifecycle.holder.events import ALL_HOLDER_EVENTS
+from lifecycle.store_log import ALL_STORE_LOG_EVENTS
 from mynacard.bootstrap import open_checkpoints
 from mynacard.consumer_commands import letter_dict
 from mynacard.consumers import consumer_report
@@ -80,6 +81,7 @@ _EVENT_CLASSES: tuple[type[Any], ...] = (
     CertificateIssued,
     *CertificateEvent.__subclasses__(),
     *ALL_HOLDER_EVENTS,
+    *ALL_STORE_LOG_EVENTS,
 )
 EVENT_TOPICS: dict[str, str] = {
     cls.__name__: cls.TOPIC

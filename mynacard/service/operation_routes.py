@@ -15,6 +15,7 @@ from commands.errors import InputError, NotFound
 from commands.sweep import sweep
 from lifecycle.calendar import jst_date
 from mynacard.bootstrap import check_key_ring, rotate_store_key
+from mynacard.integrity.chain_check import BrokenChain, walk_store_chain
 from mynacard.service.bodies import body_of, model_body
 from mynacard.service.guard import require, service_of
 from mynacard.service.identity import Identity, Role, issue_token
@@ -127,11 +128,22 @@ def add_operation_routes(app: FastAPI) -> None:
         return await run_in_threadpool(service_of(request).positions)
 
     @r.post(
-        "/rebuild", summary="rebuild the read models from the log (readers keep the old view until the swap)"
+        "/rebuild",
+        summary="rebuild the read models from the log (readers keep the old view until the swap); "
+        "refused (503, integrity) when the log's hash chain is broken (issue 13)",
     )
     async def rebuild(request: Request, identity: Identity = admin) -> dict[str, Any]:
         service = service_of(request)
-        return await run_in_threadpool(lambda: service.ask(lambda q: q.read.rebuild()))
+
+        def checked_rebuild() -> Any:
+            # As 'mynacard rebuild': never over a broken chain. Accepting a break is a decision
+            # recorded with a reason: the CLI's 'rebuild --accept-broken-chain --reason'.
+            report, _ = walk_store_chain(service.settings)
+            if not report.ok:
+                raise BrokenChain(report)
+            return service.ask(lambda q: q.read.rebuild())
+
+        return await run_in_threadpool(checked_rebuild)
 
     @r.post("/rotate-key", summary="add an encryption key to the ring; new events use it")
     async def rotate(request: Request, identity: Identity = admin) -> dict[str, Any]:

@@ -120,12 +120,13 @@ def answer(issuer: Issuer, request: bytes) -> bytes:
 
 def crl_text(cwd: Path, der: bytes, name: str = "crl.der", ca: str = "ca.pem") -> tuple[str, dict[str, str]]:
     """``openssl crl -text`` of a CRL, whose signature must verify against ``ca``: (its header,
-    serial → its entry's text)."""
+    serial → its entry's text). openssl prints a serial without its leading zero bytes; the
+    serials here are the service's 20 hex digits again."""
     (cwd / name).write_bytes(der)
     out = openssl(f"crl -inform DER -in {name} -CAfile {ca} -noout -text", cwd)
     assert out.returncode == 0 and "verify OK" in out.stderr, out.stderr
     head, *blocks = out.stdout.split("Serial Number: ")
-    return head, {b.split()[0]: b for b in blocks}
+    return head, {f"{int(b.split()[0], 16):020X}": b for b in blocks}
 
 
 def response_text(cwd: Path, der: bytes) -> str:

@@ -292,3 +292,26 @@ def test_issue13_chain_rows_follow_the_log_under_concurrent_writers(tmp_path: Pa
         assert len(walked) == recorder.log_max_position() or POSTGRES
     finally:
         log.close()
+
+
+def test_issue13_the_http_rebuild_refuses_a_broken_chain_too(tmp_path: Path) -> None:
+    """``POST /rebuild`` (admin) walks the chain first, like the CLI: a broken chain is a 503
+    integrity problem and nothing is rebuilt; an intact one rebuilds."""
+    from tests.helpers.service import Api, in_process, make_token, service_settings
+
+    settings = service_settings(tmp_path)
+    with in_process(settings) as client:
+        api = Api(client, make_token(settings, "admin"))
+        clerk = Api(client, make_token(settings, "clerk"))
+        clerk.issue_card()
+        assert api.post("/rebuild").status_code == 200
+        log = open_log(settings)
+        try:
+            table = str(log.recorder.events_table_name).rpartition(".")[2].strip('"')  # type: ignore[attr-defined]
+            victim = list(log.recorder.select_notifications(1, 100))[2]
+        finally:
+            log.close()
+        tamper(settings, EVENTS_FILE, table, f"DELETE FROM {{table}} WHERE {POSITION} = ?", (victim.id,))
+        refused = api.post("/rebuild")
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["type"].endswith("/problems/integrity")
