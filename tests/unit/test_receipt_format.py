@@ -133,3 +133,17 @@ def test_malformed_members_are_named(change: Any, field: str) -> None:
     with pytest.raises(ReceiptError) as e:
         parse_receipt(json.dumps(made).encode())
     assert e.value.field == field
+
+
+def test_issue13_the_signed_bytes_follow_the_documented_escapes_byte_for_byte() -> None:
+    """docs/integrity.md spells the canonical JSON out for verifiers in other languages: this is
+    that text, checked byte for byte on the characters where JSON encoders differ (control
+    characters, DEL, '/', non-ASCII, a character above U+FFFF), with keys sorted and the
+    signature left out."""
+    from mynacard.integrity.receipts import canonical_bytes
+
+    receipt = {"signature": "x", "b": 2, "a": {"z": None, "y": True}, "s": 'q"\\\b\t\n\f\r\x01\x7f/é😀'}
+    expected = (
+        b'{"a":{"y":true,"z":null},"b":2,"s":"q\\"\\\\\\b\\t\\n\\f\\r\\u0001\\u007f/\\u00e9\\ud83d\\ude00"}'
+    )
+    assert canonical_bytes(receipt) == expected
