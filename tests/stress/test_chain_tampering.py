@@ -315,3 +315,25 @@ def test_issue13_the_http_rebuild_refuses_a_broken_chain_too(tmp_path: Path) -> 
         refused = api.post("/rebuild")
         assert refused.status_code == 503, refused.text
         assert refused.json()["type"].endswith("/problems/integrity")
+
+
+def test_issue13_chain_init_chains_a_store_written_before_the_chain_once(store: Store) -> None:
+    """A store from before the chain (no chain rows, no mark): writes are refused (exit 6) until
+    ``chain --init`` chained it, once and resumably; then it verifies, and it refuses to chain
+    anything again (an event without a chain row is then an inserted one)."""
+    events = len(store.notes())
+    store.sql("DELETE FROM {table}", (), store.chain_table)
+    marks = "store_marks" if not POSTGRES else store.events_table.removesuffix("_events") + "_store_marks"
+    store.sql("DELETE FROM {table} WHERE name = ?", ("chain_complete",), marks)
+    missing = cli(store.settings, "verify", "--chain")
+    assert missing.returncode == 7 and __import__("json").loads(missing.stdout)["unchained"] == events
+    refused = cli(store.settings, "lift-suspension", store.other)
+    assert refused.returncode == 6 and "chain --init" in refused.error["message"]
+    assert cli(store.settings, "chain", "--init").out["chained"] == events
+    assert cli(store.settings, "verify", "--chain").out["ok"] is True
+    assert cli(store.settings, "chain", "--init").out["chained"] == 0
+    # From now on an unchained event is an inserted one: chain --init will not bless it.
+    last = store.notes()[-1]
+    store.sql("DELETE FROM {table} WHERE position = ?", (last.id,), store.chain_table)
+    again = cli(store.settings, "chain", "--init")
+    assert again.returncode == 7, again.stderr
