@@ -7,11 +7,10 @@ backend).
 
 from __future__ import annotations
 
-import re
-
 from eventsourcing.sqlite import SQLiteDatastore
 
 from storage.checkpoint_recorder import SqlChainCheckpoints
+from storage.sqlite.params import named
 
 CREATE = [
     "CREATE TABLE IF NOT EXISTS chain_checkpoints (position INTEGER PRIMARY KEY, chain_hash TEXT NOT NULL, "
@@ -23,15 +22,11 @@ CREATE = [
 ]
 
 
-def _named(sql: str) -> str:
-    return re.sub(r"%\((\w+)\)s", r":\1", sql)
-
-
 class SQLiteChainCheckpoints(SqlChainCheckpoints):
     """Signed checkpoints in SQLite (see ``storage.interface.ChainCheckpoints``)."""
 
     def __init__(self, datastore: SQLiteDatastore) -> None:
-        super().__init__(datastore, "", _named)
+        super().__init__(datastore, "", named)
         with datastore.transaction(commit=True) as c:
             for statement in CREATE:
                 c.execute(statement)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,11 +21,10 @@ from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 from storage.checkpoints import CHECKPOINT_SQL, DeadLetter, acked_now, lease_digest
 from storage.errors import ConsumerBusy
 from storage.interface import Checkpoints
+from storage.sqlite.params import named
 
 _SQL = {
-    k: re.sub(r"%\((\w+)\)s", r":\1", v).format(
-        t="tracking", f="consumer_fingerprints", d="consumer_dead_letters", a="consumer_acks"
-    )
+    k: named(v).format(t="tracking", f="consumer_fingerprints", d="consumer_dead_letters", a="consumer_acks")
     for k, v in CHECKPOINT_SQL.items()
 }
 """The library's SQLite tracking table is ``tracking``; the fingerprints and dead letters sit beside it."""

@@ -10,13 +10,13 @@ backend).
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any
 
 from eventsourcing.sqlite import SQLiteDatastore
 
 from storage.person_keys import PersonKeys
+from storage.sqlite.params import named
 
 CREATE = [
     "CREATE TABLE IF NOT EXISTS person_keys (holder_ref TEXT PRIMARY KEY, wrapped_key BLOB, "
@@ -28,15 +28,11 @@ CHECKPOINT_ATTEMPTS = 50
 """A reader in another process holds the WAL for a moment: try again for about 5 s."""
 
 
-def _named(sql: str) -> str:
-    return re.sub(r"%\((\w+)\)s", r":\1", sql)
-
-
 class SQLitePersonKeys(PersonKeys):
     """Person keys in SQLite (see ``storage.person_keys``)."""
 
     def __init__(self, datastore: SQLiteDatastore) -> None:
-        super().__init__(datastore, "", _named)
+        super().__init__(datastore, "", named)
         with datastore.transaction(commit=True) as c:
             for statement in CREATE:
                 c.execute(statement)

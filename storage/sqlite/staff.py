@@ -7,17 +7,12 @@ backend).
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from eventsourcing.sqlite import SQLiteDatastore
 
+from storage.sqlite.params import named
 from storage.staff_recorder import SqlStaffRegistry
-
-
-def _named(sql: str) -> str:
-    return re.sub(r"%\((\w+)\)s", r":\1", sql)
-
 
 CREATE = [
     "CREATE TABLE IF NOT EXISTS staff_tokens (token_id TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE, "
@@ -43,7 +38,7 @@ class SQLiteStaffRegistry(SqlStaffRegistry):
     """Staff tokens and access records in SQLite (see ``storage.interface.StaffRegistry``)."""
 
     def __init__(self, datastore: SQLiteDatastore) -> None:
-        super().__init__(datastore, "", _named)
+        super().__init__(datastore, "", named)
         with datastore.transaction(commit=True) as c:
             for statement in CREATE:
                 c.execute(statement)
